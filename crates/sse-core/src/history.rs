@@ -1,0 +1,284 @@
+//! Replay history: the last N published events, kept so a reconnecting client resumes
+//! where it left off.
+//!
+//! # Data structure
+//!
+//! A ring ([`VecDeque`]) of the last `capacity` events in publish order, each with its id,
+//! namespace and the shared encoded bytes (a reference count, not a copy), plus a map from
+//! id to *position*. Positions count every event the hub has published, so the ring holds
+//! positions `first_position .. first_position + len` with no holes and an event's index in
+//! the ring is `position - first_position`. Evicting the oldest event removes its id from
+//! the map unless a later event reused that id.
+//!
+//! Memory is bounded by `capacity` entries (their encoded bytes are shared with whatever
+//! subscriber queues still hold them).
+//!
+//! # Replay
+//!
+//! Given the id a client last saw, replay yields the retained events *after* it that the
+//! subscription matches, in order. When the id is not retained (evicted, from before a
+//! restart, or never issued) the client may have missed events: replay says so with a
+//! [`Gap`] and yields everything retained that matches.
+//!
+//! # Server-assigned ids
+//!
+//! An event published without an id gets the decimal number `base + position`, where
+//! `base` is the hub's start time in nanoseconds since the UNIX epoch. Ids are therefore
+//! unique and increasing within a hub's life, and a restarted hub starts above every id
+//! the previous one issued unless that one published more than one event per nanosecond of
+//! its life on average (or the clock went backwards between the two).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use crate::namespace::{contains_str, Namespace};
+
+/// One retained event.
+#[derive(Debug)]
+struct Entry {
+    id: Arc<str>,
+    namespace: Namespace,
+    bytes: Bytes,
+}
+
+/// The bounded replay history. All access happens under the hub's lock.
+#[derive(Debug)]
+pub(crate) struct History {
+    capacity: usize,
+    entries: VecDeque<Entry>,
+    /// Position of `entries[0]` (or of the next event, when empty).
+    first_position: u64,
+    /// Position the next published event gets.
+    next_position: u64,
+    positions: HashMap<Arc<str>, u64>,
+    id_base: u64,
+}
+
+/// The requested id was not retained, so events may have been missed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    /// The id the client asked to resume after.
+    pub last_event_id: String,
+    /// The oldest id still retained, if any.
+    pub first_retained_id: Option<String>,
+}
+
+/// What a subscription replays before live events.
+#[derive(Debug, Default)]
+pub(crate) struct Replay {
+    pub(crate) gap: Option<Gap>,
+    pub(crate) events: Vec<Bytes>,
+}
+
+impl History {
+    pub(crate) fn new(capacity: usize, id_base: u64) -> History {
+        History {
+            capacity,
+            entries: VecDeque::with_capacity(capacity.min(64 * 1024)),
+            first_position: 0,
+            next_position: 0,
+            positions: HashMap::new(),
+            id_base,
+        }
+    }
+
+    /// The id the next event gets when its publisher gave none.
+    pub(crate) fn next_assigned_id(&self) -> String {
+        self.id_base.wrapping_add(self.next_position).to_string()
+    }
+
+    /// Records a published event (or, with capacity 0, only counts it).
+    pub(crate) fn push(&mut self, id: Arc<str>, namespace: Namespace, bytes: Bytes) {
+        let position = self.next_position;
+        self.next_position += 1;
+        if self.capacity == 0 {
+            self.first_position = self.next_position;
+            return;
+        }
+        if self.entries.len() == self.capacity {
+            self.evict_oldest();
+        }
+        self.positions.insert(Arc::clone(&id), position);
+        self.entries.push_back(Entry { id, namespace, bytes });
+    }
+
+    fn evict_oldest(&mut self) {
+        let Some(oldest) = self.entries.pop_front() else {
+            return;
+        };
+        if self.positions.get(&oldest.id) == Some(&self.first_position) {
+            self.positions.remove(&oldest.id);
+        }
+        self.first_position += 1;
+    }
+
+    /// The retained events after `last_event_id` whose namespace one of `subscribed`
+    /// contains, or, when that id is not retained, a gap and every retained match.
+    pub(crate) fn replay_after(&self, last_event_id: &str, subscribed: &[Namespace]) -> Replay {
+        let (start, gap) = match self.positions.get(last_event_id) {
+            Some(&position) => ((position + 1 - self.first_position) as usize, None),
+            None => (
+                0,
+                Some(Gap {
+                    last_event_id: last_event_id.to_owned(),
+                    first_retained_id: self.entries.front().map(|e| e.id.to_string()),
+                }),
+            ),
+        };
+        let events = self
+            .entries
+            .range(start..)
+            .filter(|entry| {
+                subscribed
+                    .iter()
+                    .any(|s| contains_str(s.as_str(), entry.namespace.as_str()))
+            })
+            .map(|entry| entry.bytes.clone())
+            .collect();
+        Replay { gap, events }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// The default id base: now, in nanoseconds since the UNIX epoch.
+pub(crate) fn id_base_from_clock() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX / 2))
+}
+
+/// Writes `text` as a JSON string literal (quotes included) into `out`.
+pub(crate) fn push_json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+impl Gap {
+    /// The event type of the event that tells a client about a gap.
+    pub const EVENT_TYPE: &'static str = "sse-gap";
+
+    /// The gap as JSON: `{"last_event_id": "...", "first_retained_id": "..." | null}`.
+    pub fn to_json(&self) -> String {
+        let mut json = String::from("{\"last_event_id\":");
+        push_json_string(&mut json, &self.last_event_id);
+        json.push_str(",\"first_retained_id\":");
+        match &self.first_retained_id {
+            Some(id) => push_json_string(&mut json, id),
+            None => json.push_str("null"),
+        }
+        json.push('}');
+        json
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns(s: &str) -> Namespace {
+        Namespace::parse(s).unwrap()
+    }
+
+    fn filled(capacity: usize, count: u64) -> History {
+        let mut history = History::new(capacity, 1000);
+        for i in 0..count {
+            let id: Arc<str> = history.next_assigned_id().into();
+            let namespace = if i % 2 == 0 { ns("/even") } else { ns("/odd") };
+            history.push(id, namespace, Bytes::from(format!("event {i}")));
+        }
+        history
+    }
+
+    #[test]
+    fn assigned_ids_count_up_from_base() {
+        let history = filled(4, 3);
+        assert_eq!(history.next_assigned_id(), "1003");
+    }
+
+    #[test]
+    fn keeps_only_the_last_capacity_events() {
+        let history = filled(4, 10);
+        assert_eq!(history.len(), 4);
+        let replay = history.replay_after("1007", &[Namespace::root()]);
+        assert!(replay.gap.is_none());
+        assert_eq!(replay.events, [Bytes::from("event 8"), Bytes::from("event 9")]);
+    }
+
+    #[test]
+    fn replay_filters_by_subscribed_namespace() {
+        let history = filled(10, 6);
+        let replay = history.replay_after("1000", &[ns("/odd")]);
+        assert_eq!(
+            replay.events,
+            [Bytes::from("event 1"), Bytes::from("event 3"), Bytes::from("event 5")]
+        );
+    }
+
+    #[test]
+    fn evicted_id_reports_gap_and_replays_everything_retained() {
+        let history = filled(3, 10);
+        let replay = history.replay_after("1002", &[Namespace::root()]);
+        let gap = replay.gap.unwrap();
+        assert_eq!(gap.last_event_id, "1002");
+        assert_eq!(gap.first_retained_id.as_deref(), Some("1007"));
+        assert_eq!(replay.events.len(), 3);
+    }
+
+    #[test]
+    fn unknown_id_reports_gap() {
+        let history = filled(3, 2);
+        let replay = history.replay_after("no-such-id", &[Namespace::root()]);
+        assert!(replay.gap.is_some());
+        assert_eq!(replay.events.len(), 2);
+    }
+
+    #[test]
+    fn disabled_history_always_reports_gap_and_replays_nothing() {
+        let history = filled(0, 5);
+        let replay = history.replay_after("1004", &[Namespace::root()]);
+        assert_eq!(replay.gap.unwrap().first_retained_id, None);
+        assert!(replay.events.is_empty());
+    }
+
+    #[test]
+    fn reused_id_resolves_to_latest_and_survives_eviction_of_earlier() {
+        let mut history = History::new(2, 0);
+        history.push("same".into(), ns("/a"), Bytes::from("1"));
+        history.push("same".into(), ns("/a"), Bytes::from("2"));
+        history.push("other".into(), ns("/a"), Bytes::from("3"));
+        // "1" is evicted; "same" must still resolve to the retained "2".
+        let replay = history.replay_after("same", &[Namespace::root()]);
+        assert!(replay.gap.is_none());
+        assert_eq!(replay.events, [Bytes::from("3")]);
+    }
+
+    #[test]
+    fn gap_json_escapes_text() {
+        let gap = Gap {
+            last_event_id: "a\"b\\c\u{1}".into(),
+            first_retained_id: None,
+        };
+        assert_eq!(
+            gap.to_json(),
+            r#"{"last_event_id":"a\"b\\c\u0001","first_retained_id":null}"#
+        );
+    }
+}

@@ -1,0 +1,415 @@
+//! The hub: the registry of subscribers, the publish fan-out, and the replay history.
+//!
+//! # Data structure
+//!
+//! Subscribers are registered under the exact namespaces they subscribe to, in a map from
+//! namespace text to a [`Route`] (a vector of subscriber queues plus an index for O(1)
+//! removal). An event published to `M` is delivered to the routes of `M` and of each of
+//! its ancestors up to `/`: `depth + 1` map look-ups, then one queue push per matching
+//! subscriber. Unrelated subscribers are never visited, and the encoded bytes are shared,
+//! never copied or re-encoded per subscriber.
+//!
+//! A subscription's namespaces are reduced so that none contains another. Two namespaces
+//! that both contain `M` lie on `M`'s ancestor chain, so one contains the other; after the
+//! reduction an event therefore matches at most one of a subscription's namespaces, and is
+//! delivered to it at most once with no per-event bookkeeping.
+//!
+//! # Locking and ordering
+//!
+//! One mutex guards the routes and the history. Publish holds it to assign the id, encode,
+//! append to the history and push into the matching queues; subscribe holds it to copy the
+//! replay and register the queue. Every event is therefore either in a new subscriber's
+//! replay or in its queue, never both and never neither, and every subscriber sees events
+//! in publish order. The publisher never waits for a subscriber: a push takes only the
+//! subscriber's own queue lock for one `Vec::push`, and a full queue cuts the subscriber
+//! off (see [`Subscription`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+
+use crate::event::{Event, EventError};
+use crate::history::{id_base_from_clock, Gap, History};
+use crate::namespace::Namespace;
+use crate::subscription::{CloseReason, Pushed, SubscriberQueue, Subscription};
+
+/// The default bound on one subscriber's queue, in events.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
+/// The default number of events kept for replay.
+pub const DEFAULT_HISTORY_CAPACITY: usize = 10_000;
+
+/// The in-process publish/subscribe hub. Cloning is cheap and every clone is the same hub;
+/// it may be used from many threads at once.
+///
+/// ```
+/// use sse_core::{Event, Hub, Namespace};
+/// use futures::StreamExt;
+///
+/// let hub = Hub::new();
+/// let mut pets = hub.subscribe(&[Namespace::parse("/pets").unwrap()]);
+///
+/// let dogs = Namespace::parse("/pets/dogs").unwrap();
+/// let published = hub.publish(&dogs, Event::new("Corgi").with_event("new-dog")).unwrap();
+/// assert_eq!(published.subscribers, 1);
+///
+/// let bytes = futures::executor::block_on(pets.next()).unwrap();
+/// let expected = format!("id: {}\nevent: new-dog\ndata: Corgi\n\n", published.id);
+/// assert_eq!(bytes, expected.as_bytes());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Hub {
+    shared: Arc<HubShared>,
+}
+
+/// Configuration for a [`Hub`]; start from [`Hub::builder`].
+#[derive(Debug, Clone)]
+pub struct HubBuilder {
+    queue_capacity: usize,
+    history_capacity: usize,
+    id_base: Option<u64>,
+}
+
+/// The outcome of a publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The event's id: the publisher's, or the one the hub assigned.
+    pub id: Arc<str>,
+    /// How many subscribers the event was queued for.
+    pub subscribers: usize,
+}
+
+/// A snapshot of the hub's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubStats {
+    /// Subscriptions currently registered.
+    pub subscribers: u64,
+    /// Events published since the hub started.
+    pub events_published: u64,
+    /// Events queued for a subscriber, summed over subscribers, since the hub started.
+    pub deliveries: u64,
+    /// Subscribers cut off because they fell too far behind, since the hub started.
+    pub lagged_cutoffs: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct HubShared {
+    state: Mutex<HubState>,
+    queue_capacity: usize,
+    next_subscriber_key: AtomicU64,
+    subscribers: AtomicU64,
+    events_published: AtomicU64,
+    deliveries: AtomicU64,
+    lagged_cutoffs: AtomicU64,
+}
+
+#[derive(Debug)]
+struct HubState {
+    routes: HashMap<Namespace, Route>,
+    history: History,
+    closed: bool,
+}
+
+/// The subscribers registered under one exact namespace.
+#[derive(Debug, Default)]
+struct Route {
+    queues: Vec<Arc<SubscriberQueue>>,
+    /// Subscriber key → index in `queues`, so removal is O(1) by swap-remove.
+    index: HashMap<u64, usize>,
+}
+
+impl Route {
+    fn insert(&mut self, queue: Arc<SubscriberQueue>) {
+        self.index.insert(queue.key, self.queues.len());
+        self.queues.push(queue);
+    }
+
+    fn remove(&mut self, key: u64) -> bool {
+        let Some(at) = self.index.remove(&key) else {
+            return false;
+        };
+        self.queues.swap_remove(at);
+        if let Some(moved) = self.queues.get(at) {
+            self.index.insert(moved.key, at);
+        }
+        true
+    }
+}
+
+impl Default for HubBuilder {
+    fn default() -> Self {
+        HubBuilder {
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            history_capacity: DEFAULT_HISTORY_CAPACITY,
+            id_base: None,
+        }
+    }
+}
+
+impl HubBuilder {
+    /// How many events a subscriber may fall behind before it is cut off (at least 1;
+    /// default [`DEFAULT_QUEUE_CAPACITY`]).
+    pub fn queue_capacity(mut self, events: usize) -> HubBuilder {
+        self.queue_capacity = events.max(1);
+        self
+    }
+
+    /// How many recent events to keep for replay; 0 disables replay (default
+    /// [`DEFAULT_HISTORY_CAPACITY`]).
+    pub fn history_capacity(mut self, events: usize) -> HubBuilder {
+        self.history_capacity = events;
+        self
+    }
+
+    /// The number that server-assigned ids count up from. The default, the current time in
+    /// nanoseconds since the UNIX epoch, keeps ids from a restarted hub above those of the
+    /// previous one; set it only for reproducible tests.
+    pub fn id_base(mut self, base: u64) -> HubBuilder {
+        self.id_base = Some(base);
+        self
+    }
+
+    /// Builds the hub.
+    pub fn build(self) -> Hub {
+        let id_base = self.id_base.unwrap_or_else(id_base_from_clock);
+        Hub {
+            shared: Arc::new(HubShared {
+                state: Mutex::new(HubState {
+                    routes: HashMap::new(),
+                    history: History::new(self.history_capacity, id_base),
+                    closed: false,
+                }),
+                queue_capacity: self.queue_capacity,
+                next_subscriber_key: AtomicU64::new(0),
+                subscribers: AtomicU64::new(0),
+                events_published: AtomicU64::new(0),
+                deliveries: AtomicU64::new(0),
+                lagged_cutoffs: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::new()
+    }
+}
+
+impl Hub {
+    /// A hub with the default queue and history sizes.
+    pub fn new() -> Hub {
+        HubBuilder::default().build()
+    }
+
+    /// Starts configuring a hub.
+    pub fn builder() -> HubBuilder {
+        HubBuilder::default()
+    }
+
+    /// Publishes `event` to `namespace`: every subscriber of the namespace or of one of its
+    /// ancestors gets it once. Without an id, the hub assigns the next one.
+    ///
+    /// Never waits for a subscriber. Fails only when a field is invalid (see
+    /// [`Event::validate`]), in which case nothing is published and no id is used.
+    pub fn publish(&self, namespace: &Namespace, event: Event) -> Result<Published, EventError> {
+        event.validate()?;
+        let mut state = self.shared.lock_state();
+        let (id, event) = match event.id() {
+            Some(id) => (Arc::<str>::from(id), event),
+            None => {
+                let id = state.history.next_assigned_id();
+                (Arc::from(id.as_str()), event.with_id(id))
+            }
+        };
+        let bytes = event.encode()?.into_bytes();
+        state
+            .history
+            .push(Arc::clone(&id), namespace.clone(), bytes.clone());
+        let subscribers = self.shared.fan_out(&mut state, namespace, &bytes);
+        drop(state);
+        self.shared.events_published.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .deliveries
+            .fetch_add(subscribers as u64, Ordering::Relaxed);
+        Ok(Published { id, subscribers })
+    }
+
+    /// Subscribes to live events published to any of `namespaces` or below them. An empty
+    /// list receives nothing.
+    pub fn subscribe(&self, namespaces: &[Namespace]) -> Subscription {
+        self.subscribe_inner(namespaces, None)
+    }
+
+    /// Subscribes, first replaying the retained events published after the one with id
+    /// `last_event_id` that match. When that id is no longer retained (or was never
+    /// issued), the subscription starts with an `sse-gap` event (see [`Gap`]) and then
+    /// replays everything retained that matches. No event is lost or repeated between the
+    /// replay and the live events.
+    pub fn subscribe_after(&self, namespaces: &[Namespace], last_event_id: &str) -> Subscription {
+        self.subscribe_inner(namespaces, Some(last_event_id))
+    }
+
+    fn subscribe_inner(&self, namespaces: &[Namespace], last_event_id: Option<&str>) -> Subscription {
+        let namespaces = reduce_namespaces(namespaces);
+        let key = self.shared.next_subscriber_key.fetch_add(1, Ordering::Relaxed);
+        let queue = Arc::new(SubscriberQueue::new(
+            key,
+            namespaces,
+            self.shared.queue_capacity,
+        ));
+        let mut state = self.shared.lock_state();
+        let replay = match last_event_id {
+            Some(id) => {
+                let replay = state.history.replay_after(id, &queue.namespaces);
+                let mut events = Vec::with_capacity(replay.events.len() + 1);
+                events.extend(replay.gap.as_ref().map(encode_gap));
+                events.extend(replay.events);
+                events
+            }
+            None => Vec::new(),
+        };
+        if state.closed {
+            queue.close(CloseReason::HubClosed);
+        } else {
+            for namespace in &queue.namespaces {
+                state
+                    .routes
+                    .entry(namespace.clone())
+                    .or_default()
+                    .insert(Arc::clone(&queue));
+            }
+            self.shared.subscribers.fetch_add(1, Ordering::Relaxed);
+        }
+        drop(state);
+        Subscription::new(queue, Arc::clone(&self.shared), replay)
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> HubStats {
+        let s = &self.shared;
+        HubStats {
+            subscribers: s.subscribers.load(Ordering::Relaxed),
+            events_published: s.events_published.load(Ordering::Relaxed),
+            deliveries: s.deliveries.load(Ordering::Relaxed),
+            lagged_cutoffs: s.lagged_cutoffs.load(Ordering::Relaxed),
+        }
+    }
+
+    /// How many subscriptions are registered under each exact namespace, sorted by
+    /// namespace.
+    pub fn subscribers_by_namespace(&self) -> Vec<(Namespace, usize)> {
+        let state = self.shared.lock_state();
+        let mut counts: Vec<_> = state
+            .routes
+            .iter()
+            .map(|(namespace, route)| (namespace.clone(), route.queues.len()))
+            .collect();
+        drop(state);
+        counts.sort();
+        counts
+    }
+
+    /// Ends every subscription with [`CloseReason::HubClosed`]; later subscriptions end at
+    /// once (after their replay). Publishing still records history.
+    pub fn close(&self) {
+        let mut state = self.shared.lock_state();
+        state.closed = true;
+        let routes = std::mem::take(&mut state.routes);
+        drop(state);
+        let mut closed = std::collections::HashSet::new();
+        for queue in routes.into_values().flat_map(|route| route.queues) {
+            if closed.insert(queue.key) {
+                queue.close(CloseReason::HubClosed);
+                self.shared.subscribers.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl HubShared {
+    fn lock_state(&self) -> MutexGuard<'_, HubState> {
+        // Every critical section leaves the state consistent before anything that could
+        // panic, so a poisoned lock is still safe to use.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Pushes `bytes` to every subscriber of `namespace` and its ancestors; returns how
+    /// many got it. Cuts off and unregisters the ones whose queue overflowed.
+    fn fan_out(&self, state: &mut HubState, namespace: &Namespace, bytes: &Bytes) -> usize {
+        let mut delivered = 0;
+        let mut overflowed = Vec::new();
+        for route_name in namespace.self_and_ancestors() {
+            let Some(route) = state.routes.get(route_name) else {
+                continue;
+            };
+            for queue in &route.queues {
+                match queue.push(bytes) {
+                    Pushed::Queued => delivered += 1,
+                    Pushed::Overflowed => overflowed.push(Arc::clone(queue)),
+                    Pushed::Closed => {}
+                }
+            }
+        }
+        for queue in overflowed {
+            self.lagged_cutoffs.fetch_add(1, Ordering::Relaxed);
+            if unregister(state, &queue) {
+                self.subscribers.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        delivered
+    }
+
+    /// Unregisters a subscription (on drop).
+    pub(crate) fn unsubscribe(&self, queue: &SubscriberQueue) {
+        let mut state = self.lock_state();
+        let removed = unregister(&mut state, queue);
+        drop(state);
+        if removed {
+            self.subscribers.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Removes a subscriber from the route of each namespace it subscribed to; returns
+/// whether it was still registered anywhere.
+fn unregister(state: &mut HubState, queue: &SubscriberQueue) -> bool {
+    let mut removed = false;
+    for namespace in &queue.namespaces {
+        let Some(route) = state.routes.get_mut(namespace) else {
+            continue;
+        };
+        removed |= route.remove(queue.key);
+        if route.queues.is_empty() {
+            state.routes.remove(namespace);
+        }
+    }
+    removed
+}
+
+/// Sorts, de-duplicates and drops every namespace that another one contains.
+fn reduce_namespaces(namespaces: &[Namespace]) -> Vec<Namespace> {
+    let mut sorted = namespaces.to_vec();
+    // Sorting by text puts an ancestor before its descendants ("/a" < "/a/b"), though not
+    // necessarily adjacent to them ("/a" < "/a-b" < "/a/b"), so compare with every kept one.
+    sorted.sort();
+    sorted.dedup();
+    let mut kept: Vec<Namespace> = Vec::with_capacity(sorted.len());
+    for namespace in sorted {
+        if !kept.iter().any(|outer| outer.contains(&namespace)) {
+            kept.push(namespace);
+        }
+    }
+    kept
+}
+
+fn encode_gap(gap: &Gap) -> Bytes {
+    let event = Event::new(gap.to_json()).with_event(Gap::EVENT_TYPE);
+    // The gap event has no id and a fixed, valid type, so encoding cannot fail; fall back
+    // to a bare comment rather than panic if that ever changes.
+    event
+        .encode()
+        .map(|e| e.into_bytes())
+        .unwrap_or_else(|_| crate::event::encode_comment("sse-gap"))
+}
