@@ -9,13 +9,19 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use sse_core::{Decoder, Event, Hub, Namespace, Subscription};
 
 fn payload(len: usize) -> String {
-    "abcdefghijklmnopqrstuvwxyz0123456789".chars().cycle().take(len).collect()
+    "abcdefghijklmnopqrstuvwxyz0123456789"
+        .chars()
+        .cycle()
+        .take(len)
+        .collect()
 }
 
 fn encoding(c: &mut Criterion) {
     let mut group = c.benchmark_group("encode");
     for size in [64, 4096] {
-        let event = Event::new(payload(size)).with_event("bench").with_id("1764078205000000001");
+        let event = Event::new(payload(size))
+            .with_event("bench")
+            .with_id("1764078205000000001");
         group.throughput(Throughput::Bytes(size as u64));
         group.bench_function(BenchmarkId::from_parameter(size), |b| {
             b.iter(|| black_box(&event).encode())
@@ -27,8 +33,17 @@ fn encoding(c: &mut Criterion) {
 fn decoding(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode");
     for size in [64, 4096] {
-        let one = Event::new(payload(size)).with_id("1764078205000000001").encode().unwrap();
-        let stream: Vec<u8> = one.as_bytes().iter().copied().cycle().take(one.len() * 1000).collect();
+        let one = Event::new(payload(size))
+            .with_id("1764078205000000001")
+            .encode()
+            .unwrap();
+        let stream: Vec<u8> = one
+            .as_bytes()
+            .iter()
+            .copied()
+            .cycle()
+            .take(one.len() * 1000)
+            .collect();
         group.throughput(Throughput::Elements(1000));
         group.bench_function(BenchmarkId::new("1000 events", size), |b| {
             b.iter(|| {
@@ -50,11 +65,15 @@ fn namespaces(c: &mut Criterion) {
         b.iter(|| Namespace::parse(black_box("/pets/cats/persian")))
     });
     let deep = "/seg".repeat(32);
-    group.bench_function("parse 32 segments", |b| b.iter(|| Namespace::parse(black_box(&deep))));
+    group.bench_function("parse 32 segments", |b| {
+        b.iter(|| Namespace::parse(black_box(&deep)))
+    });
     let outer = Namespace::parse("/pets").unwrap();
     let inner = Namespace::parse("/pets/cats/persian").unwrap();
     let sibling = Namespace::parse("/petsitters").unwrap();
-    group.bench_function("contains (match)", |b| b.iter(|| black_box(&outer).contains(black_box(&inner))));
+    group.bench_function("contains (match)", |b| {
+        b.iter(|| black_box(&outer).contains(black_box(&inner)))
+    });
     group.bench_function("contains (sibling prefix)", |b| {
         b.iter(|| black_box(&outer).contains(black_box(&sibling)))
     });
@@ -96,15 +115,28 @@ fn bench_publish(
         })
     });
     group.finish();
-    assert_eq!(hub.stats().lagged_cutoffs, 0, "a subscriber was cut off during the bench");
+    assert_eq!(
+        hub.stats().lagged_cutoffs,
+        0,
+        "a subscriber was cut off during the bench"
+    );
 }
 
 fn publish_flat(c: &mut Criterion) {
     for subscribers in [1, 1_000, 10_000] {
         let hub = Hub::builder().history_capacity(1024).build();
         let ns = Namespace::parse("/bench").unwrap();
-        let mut subs: Vec<_> = (0..subscribers).map(|_| hub.subscribe(&[ns.clone()])).collect();
-        bench_publish(c, "publish/one namespace", subscribers, &hub, &mut subs, &ns);
+        let mut subs: Vec<_> = (0..subscribers)
+            .map(|_| hub.subscribe(std::slice::from_ref(&ns)))
+            .collect();
+        bench_publish(
+            c,
+            "publish/one namespace",
+            subscribers,
+            &hub,
+            &mut subs,
+            &ns,
+        );
     }
 }
 
@@ -115,16 +147,36 @@ fn publish_deep(c: &mut Criterion) {
         let hub = Hub::builder().history_capacity(1024).build();
         let mut subs = Vec::new();
         for i in 0..subscribers {
-            let path = format!("/t/{}/{}/{}/{}", i % 10, i / 10 % 10, i / 100 % 10, i / 1000 % 10);
+            let path = format!(
+                "/t/{}/{}/{}/{}",
+                i % 10,
+                i / 10 % 10,
+                i / 100 % 10,
+                i / 1000 % 10
+            );
             subs.push(hub.subscribe(&[Namespace::parse(&path).unwrap()]));
         }
         for ancestor in ["/t", "/t/3", "/t/3/4", "/t/3/4/5"] {
             subs.push(hub.subscribe(&[Namespace::parse(ancestor).unwrap()]));
         }
         let target = Namespace::parse("/t/3/4/5/6").unwrap();
-        bench_publish(c, "publish/deep hierarchy", subscribers, &hub, &mut subs, &target);
+        bench_publish(
+            c,
+            "publish/deep hierarchy",
+            subscribers,
+            &hub,
+            &mut subs,
+            &target,
+        );
     }
 }
 
-criterion_group!(benches, encoding, decoding, namespaces, publish_flat, publish_deep);
+criterion_group!(
+    benches,
+    encoding,
+    decoding,
+    namespaces,
+    publish_flat,
+    publish_deep
+);
 criterion_main!(benches);

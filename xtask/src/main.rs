@@ -43,7 +43,14 @@ fn bench(args: &[String]) -> Result<(), String> {
         .current_dir(workspace_root())
         .args(["bench", "--package", "benches", "--"]);
     if quick {
-        command.args(["--warm-up-time", "0.2", "--measurement-time", "0.5", "--sample-size", "10"]);
+        command.args([
+            "--warm-up-time",
+            "0.2",
+            "--measurement-time",
+            "0.5",
+            "--sample-size",
+            "10",
+        ]);
     }
     if let Some(filter) = filter {
         command.arg(filter);

@@ -235,19 +235,16 @@ impl Decoder {
                 self.event_type.clear();
                 self.event_type.push_str(&String::from_utf8_lossy(value));
             }
-            b"id" => {
-                if !value.contains(&0) {
-                    self.last_event_id_buffer.clear();
-                    self.last_event_id_buffer.push_str(&String::from_utf8_lossy(value));
-                }
+            b"id" if !value.contains(&0) => {
+                self.last_event_id_buffer.clear();
+                self.last_event_id_buffer
+                    .push_str(&String::from_utf8_lossy(value));
             }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    // All ASCII digits, so the text is valid; only overflow can fail, and a
-                    // reconnection time beyond u64 milliseconds is ignored as unusable.
-                    if let Some(millis) = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()) {
-                        self.retry = Some(millis);
-                    }
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                // All ASCII digits, so the text is valid; only overflow can fail, and a
+                // reconnection time beyond u64 milliseconds is ignored as unusable.
+                if let Some(millis) = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()) {
+                    self.retry = Some(millis);
                 }
             }
             _ => {}
@@ -293,7 +290,10 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DecodeError::EventTooLarge { limit } => {
-                write!(f, "an event in the stream is larger than the {limit}-byte limit")
+                write!(
+                    f,
+                    "an event in the stream is larger than the {limit}-byte limit"
+                )
             }
         }
     }

@@ -165,7 +165,10 @@ impl Event {
         let comment = self.comment.as_deref().unwrap_or("");
         let comment_lines = 1 + memchr::memchr2_iter(b'\r', b'\n', comment.as_bytes()).count();
         self.id.as_deref().map_or(0, |v| v.len() + FIELD_OVERHEAD)
-            + self.event.as_deref().map_or(0, |v| v.len() + FIELD_OVERHEAD)
+            + self
+                .event
+                .as_deref()
+                .map_or(0, |v| v.len() + FIELD_OVERHEAD)
             + self.retry.map_or(0, |_| 20 + FIELD_OVERHEAD)
             + data.len()
             + data_lines * FIELD_OVERHEAD
@@ -341,7 +344,11 @@ mod tests {
 
     #[test]
     fn fields_come_in_spec_order() {
-        let event = Event::new("x").with_retry(10).with_event("e").with_id("1").with_comment("c");
+        let event = Event::new("x")
+            .with_retry(10)
+            .with_event("e")
+            .with_id("1")
+            .with_comment("c");
         assert_eq!(wire(&event), ": c\nid: 1\nevent: e\nretry: 10\ndata: x\n\n");
     }
 
@@ -398,7 +405,10 @@ mod tests {
     fn comments_split_into_comment_lines() {
         assert_eq!(&encode_comment("a\nb")[..], b": a\n: b\n");
         assert_eq!(&encode_comment("")[..], b":\n");
-        assert_eq!(wire(&Event::new("x").with_comment("a\r\ndata: no")), ": a\n: data: no\ndata: x\n\n");
+        assert_eq!(
+            wire(&Event::new("x").with_comment("a\r\ndata: no")),
+            ": a\n: data: no\ndata: x\n\n"
+        );
     }
 
     #[test]
@@ -408,7 +418,11 @@ mod tests {
 
     #[test]
     fn capacity_estimate_is_never_short() {
-        let event = Event::new("\n\n\r\r\n").with_id("").with_event("e").with_retry(u64::MAX).with_comment("\n");
+        let event = Event::new("\n\n\r\r\n")
+            .with_id("")
+            .with_event("e")
+            .with_retry(u64::MAX)
+            .with_comment("\n");
         let encoded = event.encode().unwrap();
         assert!(encoded.len() <= event.encoded_len());
     }

@@ -102,7 +102,11 @@ impl History {
             self.evict_oldest();
         }
         self.positions.insert(Arc::clone(&id), position);
-        self.entries.push_back(Entry { id, namespace, bytes });
+        self.entries.push_back(Entry {
+            id,
+            namespace,
+            bytes,
+        });
     }
 
     fn evict_oldest(&mut self) {
@@ -219,7 +223,10 @@ mod tests {
         assert_eq!(history.len(), 4);
         let replay = history.replay_after("1007", &[Namespace::root()]);
         assert!(replay.gap.is_none());
-        assert_eq!(replay.events, [Bytes::from("event 8"), Bytes::from("event 9")]);
+        assert_eq!(
+            replay.events,
+            [Bytes::from("event 8"), Bytes::from("event 9")]
+        );
     }
 
     #[test]
@@ -228,7 +235,11 @@ mod tests {
         let replay = history.replay_after("1000", &[ns("/odd")]);
         assert_eq!(
             replay.events,
-            [Bytes::from("event 1"), Bytes::from("event 3"), Bytes::from("event 5")]
+            [
+                Bytes::from("event 1"),
+                Bytes::from("event 3"),
+                Bytes::from("event 5")
+            ]
         );
     }
 

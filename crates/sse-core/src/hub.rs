@@ -251,9 +251,16 @@ impl Hub {
         self.subscribe_inner(namespaces, Some(last_event_id))
     }
 
-    fn subscribe_inner(&self, namespaces: &[Namespace], last_event_id: Option<&str>) -> Subscription {
+    fn subscribe_inner(
+        &self,
+        namespaces: &[Namespace],
+        last_event_id: Option<&str>,
+    ) -> Subscription {
         let namespaces = reduce_namespaces(namespaces);
-        let key = self.shared.next_subscriber_key.fetch_add(1, Ordering::Relaxed);
+        let key = self
+            .shared
+            .next_subscriber_key
+            .fetch_add(1, Ordering::Relaxed);
         let queue = Arc::new(SubscriberQueue::new(
             key,
             namespaces,
@@ -332,7 +339,9 @@ impl HubShared {
     fn lock_state(&self) -> MutexGuard<'_, HubState> {
         // Every critical section leaves the state consistent before anything that could
         // panic, so a poisoned lock is still safe to use.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Pushes `bytes` to every subscriber of `namespace` and its ancestors; returns how

@@ -282,7 +282,9 @@ impl NamespaceRule {
     pub fn description(self) -> String {
         match self {
             NamespaceRule::NotAbsolute => "a namespace must begin with '/'".into(),
-            NamespaceRule::EmptySegment => "a namespace may not contain an empty segment ('//')".into(),
+            NamespaceRule::EmptySegment => {
+                "a namespace may not contain an empty segment ('//')".into()
+            }
             NamespaceRule::DotSegment => "a namespace segment may not be '.' or '..'".into(),
             NamespaceRule::InvalidCharacter => {
                 "a namespace segment may only contain A-Z a-z 0-9 - _ . ~ (after percent-decoding)"
@@ -333,7 +335,12 @@ impl NamespaceError {
 
 impl fmt::Display for NamespaceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid namespace {:?}: {}", self.input, self.rule.description())
+        write!(
+            f,
+            "invalid namespace {:?}: {}",
+            self.input,
+            self.rule.description()
+        )
     }
 }
 
@@ -440,7 +447,10 @@ mod tests {
     #[test]
     fn ancestors_end_at_root() {
         assert_eq!(ns("/").self_and_ancestors().collect::<Vec<_>>(), ["/"]);
-        assert_eq!(ns("/a").self_and_ancestors().collect::<Vec<_>>(), ["/a", "/"]);
+        assert_eq!(
+            ns("/a").self_and_ancestors().collect::<Vec<_>>(),
+            ["/a", "/"]
+        );
     }
 
     #[test]

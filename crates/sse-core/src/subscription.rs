@@ -40,7 +40,9 @@ pub enum CloseReason {
 impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CloseReason::Lagged => f.write_str("the subscriber fell too far behind and was cut off"),
+            CloseReason::Lagged => {
+                f.write_str("the subscriber fell too far behind and was cut off")
+            }
             CloseReason::HubClosed => f.write_str("the hub was closed"),
         }
     }
@@ -86,7 +88,9 @@ impl SubscriberQueue {
     fn lock(&self) -> MutexGuard<'_, QueueState> {
         // A panic while holding this lock cannot leave the queue inconsistent (every
         // critical section is a single push, swap or flag store), so poisoning is ignored.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Queues one event without ever blocking on the reader.
@@ -181,7 +185,11 @@ impl Subscription {
         if state.closed.is_some() {
             return Poll::Ready(0);
         }
-        if !state.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        if !state
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
             state.waker = Some(cx.waker().clone());
         }
         Poll::Pending

@@ -5,7 +5,10 @@
 use serde_json::Value;
 use sse_core::{Decoder, MessageEvent};
 
-const VENDORED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/vectors.json");
+const VENDORED: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/conformance/vectors.json"
+);
 
 struct Vector {
     name: String,
@@ -26,7 +29,11 @@ fn hex(text: &str) -> Vec<u8> {
 }
 
 fn string_field(value: &Value, key: &str) -> String {
-    value.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The vectors whose body a client decodes: all `parse` ones and the `http` ones that
@@ -39,17 +46,23 @@ fn decodable_vectors() -> Vec<Vector> {
         .map(|v| Vector {
             name: string_field(v, "name"),
             body: hex(v["stream_hex"].as_str().expect("stream_hex")),
-            chunks: v
-                .get("chunks_hex")
-                .and_then(Value::as_array)
-                .map(|chunks| chunks.iter().map(|c| hex(c.as_str().expect("chunk"))).collect()),
+            chunks: v.get("chunks_hex").and_then(Value::as_array).map(|chunks| {
+                chunks
+                    .iter()
+                    .map(|c| hex(c.as_str().expect("chunk")))
+                    .collect()
+            }),
             initial_last_event_id: string_field(v, "initial_last_event_id"),
             events: v["events"]
                 .as_array()
                 .expect("events")
                 .iter()
                 .map(|e| MessageEvent {
-                    event_type: e.get("type").and_then(Value::as_str).unwrap_or("message").to_owned(),
+                    event_type: e
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .unwrap_or("message")
+                        .to_owned(),
                     data: string_field(e, "data"),
                     last_event_id: string_field(e, "id"),
                 })
@@ -69,7 +82,12 @@ fn run<'a>(vector: &Vector, chunks: impl Iterator<Item = &'a [u8]>, how: &str) {
             .unwrap_or_else(|e| panic!("{} ({how}): {e}", vector.name));
     }
     assert_eq!(events, vector.events, "{} ({how}): events", vector.name);
-    assert_eq!(decoder.retry(), vector.retry, "{} ({how}): retry", vector.name);
+    assert_eq!(
+        decoder.retry(),
+        vector.retry,
+        "{} ({how}): retry",
+        vector.name
+    );
     assert_eq!(
         decoder.last_event_id(),
         vector.final_last_event_id,
@@ -112,7 +130,10 @@ fn every_vector_decodes_fed_in_its_given_chunks_or_halves() {
 
 #[test]
 fn vendored_vectors_match_the_shared_copy_when_present() {
-    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/conformance/vectors.json");
+    let shared = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/conformance/vectors.json"
+    );
     match std::fs::read(shared) {
         Ok(shared) => assert_eq!(
             std::fs::read(VENDORED).expect("vendored vectors"),
