@@ -256,7 +256,7 @@ impl Hub {
         namespaces: &[Namespace],
         last_event_id: Option<&str>,
     ) -> Subscription {
-        let namespaces = reduce_namespaces(namespaces);
+        let namespaces = Namespace::outermost(namespaces);
         let key = self
             .shared
             .next_subscriber_key
@@ -395,22 +395,6 @@ fn unregister(state: &mut HubState, queue: &SubscriberQueue) -> bool {
         }
     }
     removed
-}
-
-/// Sorts, de-duplicates and drops every namespace that another one contains.
-fn reduce_namespaces(namespaces: &[Namespace]) -> Vec<Namespace> {
-    let mut sorted = namespaces.to_vec();
-    // Sorting by text puts an ancestor before its descendants ("/a" < "/a/b"), though not
-    // necessarily adjacent to them ("/a" < "/a-b" < "/a/b"), so compare with every kept one.
-    sorted.sort();
-    sorted.dedup();
-    let mut kept: Vec<Namespace> = Vec::with_capacity(sorted.len());
-    for namespace in sorted {
-        if !kept.iter().any(|outer| outer.contains(&namespace)) {
-            kept.push(namespace);
-        }
-    }
-    kept
 }
 
 fn encode_gap(gap: &Gap) -> Bytes {

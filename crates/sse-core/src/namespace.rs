@@ -122,6 +122,31 @@ impl Namespace {
         }
     }
 
+    /// The outermost of `namespaces`, sorted: duplicates and every namespace that another
+    /// one contains are dropped. A subscription to the result receives exactly what a
+    /// subscription to all of them would, and no event matches two of its namespaces.
+    ///
+    /// ```
+    /// # use sse_core::Namespace;
+    /// let list: Vec<Namespace> = ["/a/b", "/x", "/a", "/a"].iter().map(|s| s.parse().unwrap()).collect();
+    /// let outer: Vec<&str> = Namespace::outermost(&list).iter().map(|n| n.as_str()).collect();
+    /// assert_eq!(outer, ["/a", "/x"]);
+    /// ```
+    pub fn outermost(namespaces: &[Namespace]) -> Vec<Namespace> {
+        let mut sorted = namespaces.to_vec();
+        // Sorting puts an ancestor before its descendants ("/a" < "/a/b"), though not
+        // always next to them ("/a" < "/a-b" < "/a/b"), so compare with every kept one.
+        sorted.sort();
+        sorted.dedup();
+        let mut kept: Vec<Namespace> = Vec::with_capacity(sorted.len());
+        for namespace in sorted {
+            if !kept.iter().any(|outer| outer.contains(&namespace)) {
+                kept.push(namespace);
+            }
+        }
+        kept
+    }
+
     /// The namespace itself, then each ancestor up to and including `/`, as canonical
     /// text. These are exactly the namespaces whose subscribers receive an event published
     /// here. No allocation: each item borrows from `self`.

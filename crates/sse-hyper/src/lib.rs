@@ -1,9 +1,57 @@
-//! Serves an [`sse_core::Hub`] over HTTP with tokio and hyper.
+//! Serves an [`sse_core::Hub`] over HTTP with tokio and hyper: the HTTP API of the
+//! project's design (`GET /subscribe/{namespace}`, `POST /publish/{namespace}`, batch
+//! publishing, admin page and status, Prometheus metrics, health check), HTTP/1.1 and
+//! HTTP/2 on one port, keepalives, `Last-Event-ID` replay, connection limits and
+//! graceful shutdown.
 //!
-//! Not implemented yet: this crate currently only re-exports `sse-core` so the workspace
-//! layout is in place. The HTTP server (routes, admin page, metrics, graceful shutdown)
-//! comes next.
+//! Use it three ways:
+//!
+//! - standalone: [`Server::serve`] or [`Server::serve_with_shutdown`];
+//! - embedded: [`Server::service`] is a hyper and tower service that answers below a
+//!   configurable path prefix, to mount beside an existing application's routes;
+//! - in-process: [`Server::hub`] publishes from the same program.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use sse_core::{Event, Namespace};
+//! use sse_hyper::Server;
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let server = Server::builder().keepalive(Duration::from_secs(15)).build();
+//!     let hub = server.hub().clone();
+//!     tokio::spawn(async move {
+//!         let dogs = Namespace::parse("/pets/dogs").unwrap();
+//!         hub.publish(&dogs, Event::new("Corgi").with_event("new-dog")).unwrap();
+//!     });
+//!     // curl -N http://127.0.0.1:8001/subscribe/pets
+//!     server.serve("127.0.0.1:8001").await
+//! }
+//! ```
 #![warn(missing_docs)]
+#![warn(clippy::unwrap_used)]
 #![forbid(unsafe_code)]
 
+mod admin;
+mod body;
+mod config;
+mod error;
+mod metrics;
+mod publish;
+mod server;
+mod service;
+mod streams;
+
+pub use admin::{NamespaceStatus, Rates, Status};
+pub use body::SseBody;
+pub use config::{
+    Config, CorsOrigins, ServerBuilder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEPALIVE,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT,
+};
+pub use error::ApiError;
+pub use server::Server;
+pub use service::{SseService, MAX_NAMESPACES_PER_STREAM};
 pub use sse_core;
+pub use streams::ConnectionStatus;

@@ -1,0 +1,185 @@
+//! Response bodies: a fixed body, or a live event stream.
+//!
+//! The event stream is the write side of the hot path. Each time hyper polls it, it takes
+//! **every** event queued for the subscriber since the last poll and hands them to hyper
+//! as one frame: a single event's shared bytes as they are (no copy), several events
+//! concatenated into one buffer, so a burst costs one chunk and one write rather than one
+//! per event. When nothing is queued it writes a keepalive comment if the keepalive sweep
+//! marked it due, ends cleanly at shutdown, and otherwise waits for a wake-up.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
+use sse_core::Subscription;
+
+use crate::streams::{StreamGuard, Streams};
+
+/// The body of every response the service produces.
+pub struct SseBody {
+    kind: Kind,
+}
+
+enum Kind {
+    Full(Option<Bytes>),
+    Stream(Box<EventStream>),
+}
+
+struct EventStream {
+    preamble: Option<Bytes>,
+    subscription: Subscription,
+    batch: Vec<Bytes>,
+    keepalive: Bytes,
+    guard: StreamGuard,
+    streams: Arc<Streams>,
+    ended: bool,
+}
+
+impl SseBody {
+    /// A body of fixed bytes.
+    pub fn full(bytes: impl Into<Bytes>) -> SseBody {
+        SseBody {
+            kind: Kind::Full(Some(bytes.into())),
+        }
+    }
+
+    /// An empty body.
+    pub fn empty() -> SseBody {
+        SseBody {
+            kind: Kind::Full(None),
+        }
+    }
+
+    pub(crate) fn event_stream(
+        preamble: Bytes,
+        subscription: Subscription,
+        keepalive: Bytes,
+        guard: StreamGuard,
+        streams: Arc<Streams>,
+    ) -> SseBody {
+        SseBody {
+            kind: Kind::Stream(Box::new(EventStream {
+                preamble: Some(preamble),
+                subscription,
+                batch: Vec::new(),
+                keepalive,
+                guard,
+                streams,
+                ended: false,
+            })),
+        }
+    }
+}
+
+impl fmt::Debug for SseBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Full(bytes) => f.debug_tuple("SseBody::Full").field(bytes).finish(),
+            Kind::Stream(stream) => f
+                .debug_tuple("SseBody::Stream")
+                .field(&stream.subscription)
+                .finish(),
+        }
+    }
+}
+
+impl Body for SseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match &mut self.kind {
+            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Stream(stream) => stream.poll_next_frame(cx).map(|f| f.map(Ok)),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Full(bytes) => bytes.is_none(),
+            Kind::Stream(stream) => stream.ended,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
+            Kind::Full(None) => SizeHint::with_exact(0),
+            Kind::Stream(_) => SizeHint::default(),
+        }
+    }
+}
+
+impl EventStream {
+    fn poll_next_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame<Bytes>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        if let Some(preamble) = self.preamble.take() {
+            return Poll::Ready(Some(self.frame(preamble)));
+        }
+        // Register for keepalive and shutdown wake-ups before looking at the flags, so a
+        // wake-up between the look and the registration cannot be lost.
+        self.guard.entry.register_waker(cx.waker());
+        if self.streams.is_ending() {
+            return self.end("the server is shutting down");
+        }
+        self.batch.clear();
+        match self.subscription.poll_recv_many(cx, &mut self.batch) {
+            Poll::Ready(0) => {
+                let reason = self
+                    .subscription
+                    .close_reason()
+                    .map_or_else(|| "closed".to_owned(), |r| r.to_string());
+                self.end(&reason)
+            }
+            Poll::Ready(count) => {
+                self.guard.entry.mark_wrote(count);
+                let bytes = concat(&mut self.batch);
+                Poll::Ready(Some(self.frame(bytes)))
+            }
+            Poll::Pending => {
+                if self.guard.entry.take_keepalive_due() {
+                    self.streams.keepalives_sent.fetch_add(1, Ordering::Relaxed);
+                    let keepalive = self.keepalive.clone();
+                    return Poll::Ready(Some(self.frame(keepalive)));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn frame(&self, bytes: Bytes) -> Frame<Bytes> {
+        self.streams
+            .bytes_sent
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Frame::data(bytes)
+    }
+
+    fn end(&mut self, reason: &str) -> Poll<Option<Frame<Bytes>>> {
+        tracing::debug!(namespaces = ?self.subscription.namespaces(), reason, "event stream ended");
+        self.ended = true;
+        Poll::Ready(None)
+    }
+}
+
+/// One buffer for a batch: the single event's own bytes, or all of them copied together.
+fn concat(batch: &mut Vec<Bytes>) -> Bytes {
+    if batch.len() == 1 {
+        return batch.pop().unwrap_or_default();
+    }
+    let total = batch.iter().map(Bytes::len).sum();
+    let mut buffer = BytesMut::with_capacity(total);
+    for event in batch.drain(..) {
+        buffer.extend_from_slice(&event);
+    }
+    buffer.freeze()
+}

@@ -1,0 +1,164 @@
+//! `GET /metrics`: the counters in the Prometheus/OpenMetrics text format.
+//!
+//! Values are read at scrape time from the hub's and the stream registry's atomic
+//! counters (a snapshot taken into a collector), so scraping costs nothing between scrapes
+//! and never holds a lock the publish path needs.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use http::{header, HeaderValue, Response, StatusCode};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use crate::body::SseBody;
+use crate::service::Shared;
+
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    Counter(u64),
+    Gauge(i64),
+    GaugeF64(f64),
+}
+
+/// One scrape's worth of values.
+#[derive(Debug)]
+struct Snapshot {
+    metrics: Vec<(&'static str, &'static str, Value)>,
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        for (name, help, value) in &self.metrics {
+            match *value {
+                Value::Counter(v) => {
+                    let metric = ConstCounter::new(v);
+                    metric.encode(encoder.encode_descriptor(
+                        name,
+                        help,
+                        None,
+                        metric.metric_type(),
+                    )?)?;
+                }
+                Value::Gauge(v) => {
+                    let metric = ConstGauge::new(v);
+                    metric.encode(encoder.encode_descriptor(
+                        name,
+                        help,
+                        None,
+                        metric.metric_type(),
+                    )?)?;
+                }
+                Value::GaugeF64(v) => {
+                    let metric = ConstGauge::new(v);
+                    metric.encode(encoder.encode_descriptor(
+                        name,
+                        help,
+                        None,
+                        metric.metric_type(),
+                    )?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn snapshot(shared: &Shared) -> Snapshot {
+    let hub = shared.hub.stats();
+    let streams = &shared.streams;
+    let gauge = |v: usize| Value::Gauge(i64::try_from(v).unwrap_or(i64::MAX));
+    let gauge_u64 = |v: u64| Value::Gauge(i64::try_from(v).unwrap_or(i64::MAX));
+    Snapshot {
+        metrics: vec![
+            (
+                "sse_streams_open",
+                "Event streams currently open.",
+                gauge(streams.open_count()),
+            ),
+            (
+                "sse_subscribers",
+                "Subscriptions registered in the hub.",
+                gauge_u64(hub.subscribers),
+            ),
+            (
+                "sse_streams_opened",
+                "Event streams opened since start.",
+                Value::Counter(streams.opened_total.load(Relaxed)),
+            ),
+            (
+                "sse_streams_refused",
+                "Event streams refused at the connection limit since start.",
+                Value::Counter(streams.refused_total.load(Relaxed)),
+            ),
+            (
+                "sse_events_published",
+                "Events published since start.",
+                Value::Counter(hub.events_published),
+            ),
+            (
+                "sse_deliveries",
+                "Events queued to subscribers since start, summed over subscribers.",
+                Value::Counter(hub.deliveries),
+            ),
+            (
+                "sse_subscribers_lagged",
+                "Subscribers cut off for falling too far behind, since start.",
+                Value::Counter(hub.lagged_cutoffs),
+            ),
+            (
+                "sse_sent_bytes",
+                "Bytes written to event streams since start.",
+                Value::Counter(streams.bytes_sent.load(Relaxed)),
+            ),
+            (
+                "sse_keepalives_sent",
+                "Keepalive comments written since start.",
+                Value::Counter(streams.keepalives_sent.load(Relaxed)),
+            ),
+            (
+                "sse_publish_requests",
+                "Publish requests received since start.",
+                Value::Counter(shared.publish_requests.load(Relaxed)),
+            ),
+            (
+                "sse_requests_rejected",
+                "Requests answered with an error since start.",
+                Value::Counter(shared.rejected_requests.load(Relaxed)),
+            ),
+            (
+                "sse_uptime_seconds",
+                "Seconds since the server started.",
+                Value::GaugeF64(shared.started.elapsed().as_secs_f64()),
+            ),
+            (
+                "sse_draining",
+                "1 while the server drains for shutdown.",
+                Value::Gauge(i64::from(shared.is_draining())),
+            ),
+        ],
+    }
+}
+
+pub(crate) fn response(shared: &Shared) -> Response<SseBody> {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(snapshot(shared)));
+    let mut text = String::new();
+    let (status, body) = match prometheus_client::encoding::text::encode(&mut text, &registry) {
+        Ok(()) => (StatusCode::OK, text),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "# metrics encoding failed\n".to_owned(),
+        ),
+    };
+    let mut response = Response::new(SseBody::full(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    response
+}

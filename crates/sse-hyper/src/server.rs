@@ -1,0 +1,167 @@
+//! The standalone server: accepts TCP connections and serves HTTP/1.1 and HTTP/2
+//! (cleartext with prior knowledge) on the same port, then shuts down gracefully.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use sse_core::Hub;
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+
+use crate::config::{Config, ServerBuilder};
+use crate::service::SseService;
+
+/// An SSE hub served over HTTP.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use sse_core::{Event, Namespace};
+/// use sse_hyper::Server;
+///
+/// let server = Server::builder().build();
+/// let hub = server.hub().clone(); // publish from this process too
+/// tokio::spawn(async move {
+///     let time = Namespace::parse("/time").unwrap();
+///     loop {
+///         let _ = hub.publish(&time, Event::new(format!("{:?}", std::time::SystemTime::now())));
+///         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+///     }
+/// });
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8001").await?;
+/// server.serve_with_shutdown(listener, async { let _ = tokio::signal::ctrl_c().await; }).await
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Server {
+    service: SseService,
+}
+
+impl Server {
+    pub(crate) fn new(hub: Hub, config: Config) -> Server {
+        Server {
+            service: SseService::new(hub, config),
+        }
+    }
+
+    /// Starts configuring a server.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// The hub the server serves; publish to it from the same process.
+    pub fn hub(&self) -> &Hub {
+        self.service.hub()
+    }
+
+    /// The server as an HTTP service, to mount in another application.
+    pub fn service(&self) -> SseService {
+        self.service.clone()
+    }
+
+    /// Binds `addr` and serves until an I/O error stops the listener.
+    pub async fn serve(self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        let listener = TcpListener::bind(addr).await?;
+        self.serve_with_shutdown(listener, std::future::pending())
+            .await
+    }
+
+    /// Serves connections from `listener` until `shutdown` completes, then shuts down
+    /// gracefully: `/healthz` answers 503, new streams and publishes are refused, every
+    /// event stream ends cleanly, the listener closes, and the call returns once the open
+    /// connections have finished (or the shutdown timeout passed).
+    pub async fn serve_with_shutdown(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> io::Result<()> {
+        let shared = self.service.shared();
+        let config = &shared.config;
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_read_timeout);
+        builder.http2().timer(TokioTimer::new());
+        let graceful = GracefulShutdown::new();
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "serving server-sent events");
+        }
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => self.spawn_connection(stream, peer, &builder, &graceful),
+                    Err(error) => accept_failed(error).await,
+                },
+                () = &mut shutdown => break,
+            }
+        }
+        tracing::info!("shutting down: draining event streams");
+        shared.start_draining();
+        if !config.drain_delay.is_zero() {
+            self.accept_while_draining(&listener, &builder, &graceful)
+                .await;
+        }
+        drop(listener);
+        match tokio::time::timeout(config.shutdown_timeout, graceful.shutdown()).await {
+            Ok(()) => tracing::info!("all connections closed"),
+            Err(_) => tracing::warn!(
+                timeout = ?config.shutdown_timeout,
+                "connections still open after the shutdown timeout; closing anyway"
+            ),
+        }
+        Ok(())
+    }
+
+    fn spawn_connection(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        builder: &auto::Builder<TokioExecutor>,
+        graceful: &GracefulShutdown,
+    ) {
+        // Events are small and latency matters more than packet count.
+        let _ = stream.set_nodelay(true);
+        let service = self.service.with_remote_addr(peer);
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+
+    /// Keeps serving (every answer is now 503 or a health check saying so) for the
+    /// configured drain delay.
+    async fn accept_while_draining(
+        &self,
+        listener: &TcpListener,
+        builder: &auto::Builder<TokioExecutor>,
+        graceful: &GracefulShutdown,
+    ) {
+        let delay = tokio::time::sleep(self.service.shared().config.drain_delay);
+        tokio::pin!(delay);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => self.spawn_connection(stream, peer, builder, graceful),
+                    Err(error) => accept_failed(error).await,
+                },
+                () = &mut delay => return,
+            }
+        }
+    }
+}
+
+async fn accept_failed(error: io::Error) {
+    // Typically out of file descriptors: back off instead of spinning.
+    tracing::warn!(%error, "accept failed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
