@@ -1,16 +1,19 @@
 //! Project automation, run as `cargo xtask <task>`.
 //!
+//! - `cargo xtask test`: installs what the tests need when it is missing (Chromium, from
+//!   Debian's packages, for the browser tests) and runs the whole test suite.
 //! - `cargo xtask bench [--quick] [FILTER]`: builds in release mode and runs the criterion
 //!   benchmarks of the `benches` package. `--quick` measures each benchmark briefly, to
 //!   check that they still run rather than to produce numbers worth quoting.
 
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print_help();
@@ -31,17 +34,50 @@ fn print_help() {
     println!(
         "cargo xtask <task>\n\n\
          tasks:\n  \
+         test [ARGS]                install test prerequisites if missing, then cargo test --workspace [ARGS]\n  \
          bench [--quick] [FILTER]   run the criterion benchmarks (release build)\n"
     );
+}
+
+/// Debian packages the tests use, with a file each package installs.
+const TEST_PACKAGES: &[(&str, &str)] = &[("chromium", "/usr/bin/chromium")];
+
+fn test(args: &[String]) -> Result<(), String> {
+    install_missing_packages()?;
+    let mut command = cargo();
+    command.args(["test", "--workspace"]).args(args);
+    run(command, "cargo test")
+}
+
+fn install_missing_packages() -> Result<(), String> {
+    let missing: Vec<&str> = TEST_PACKAGES
+        .iter()
+        .filter(|(_, file)| !Path::new(file).exists())
+        .map(|(package, _)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {} with apt-get", missing.join(", "));
+    let mut update = Command::new("apt-get");
+    update.args(["update", "-qq"]);
+    run(
+        update,
+        "apt-get update (installing test prerequisites needs root)",
+    )?;
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "-qq"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    run(install, "apt-get install")
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let filter = args.iter().find(|a| !a.starts_with("--"));
-    let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    command
-        .current_dir(workspace_root())
-        .args(["bench", "--package", "benches", "--"]);
+    let mut command = cargo();
+    command.args(["bench", "--package", "benches", "--"]);
     if quick {
         command.args([
             "--warm-up-time",
@@ -55,13 +91,23 @@ fn bench(args: &[String]) -> Result<(), String> {
     if let Some(filter) = filter {
         command.arg(filter);
     }
+    run(command, "cargo bench")
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(workspace_root());
+    command
+}
+
+fn run(mut command: Command, what: &str) -> Result<(), String> {
     let status = command
         .status()
-        .map_err(|e| format!("could not run cargo: {e}"))?;
+        .map_err(|e| format!("could not run {what}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("cargo bench failed ({status})"))
+        Err(format!("{what} failed ({status})"))
     }
 }
 

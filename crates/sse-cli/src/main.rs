@@ -1,14 +1,38 @@
-//! `ssectl`: run, publish to, tail and load-test Server-Sent Events servers.
+//! `ssectl`: run and operate a Server-Sent Events hub.
 //!
-//! Not implemented yet: the subcommands arrive with the server. Until then the binary
-//! says so and exits non-zero, so no script mistakes it for a working tool.
+//! A thin layer: argument parsing and wiring of `sse-hyper` (and, for the client
+//! commands to come, `sse-core`); no logic a library user would want lives here.
+
+mod serve;
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
+/// Run and operate a Server-Sent Events hub with hierarchical namespaces.
+#[derive(Debug, Parser)]
+#[command(name = "ssectl", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the SSE server (in memory).
+    Serve(serve::ServeArgs),
+}
+
 fn main() -> ExitCode {
-    eprintln!(
-        "ssectl {}: no subcommands are implemented yet (serve, publish, tail and bench are planned)",
-        env!("CARGO_PKG_VERSION")
-    );
-    ExitCode::FAILURE
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("ssectl: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }

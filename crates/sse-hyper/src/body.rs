@@ -124,6 +124,7 @@ impl EventStream {
             return Poll::Ready(None);
         }
         if let Some(preamble) = self.preamble.take() {
+            self.guard.entry.mark_wrote(0);
             return Poll::Ready(Some(self.frame(preamble)));
         }
         // Register for keepalive and shutdown wake-ups before looking at the flags, so a

@@ -400,7 +400,8 @@ async fn maintenance(shared: Weak<Shared>) {
     let Some(interval) = shared.upgrade().map(|s| s.config.keepalive) else {
         return;
     };
-    let mut keepalive = tokio::time::interval(interval);
+    // The first sweep comes one interval from now: a stream that just opened is not idle.
+    let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     let mut sample = tokio::time::interval(Duration::from_secs(1));
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

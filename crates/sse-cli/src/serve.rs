@@ -1,0 +1,203 @@
+//! `ssectl serve`: every server option as a flag and an environment variable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use sse_hyper::{CorsOrigins, Server};
+use tracing_subscriber::EnvFilter;
+
+/// Options of `ssectl serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "SSE_LISTEN", default_value = "127.0.0.1:8001")]
+    listen: SocketAddr,
+
+    /// Require `Authorization: Bearer TOKEN` to publish.
+    #[arg(long, env = "SSE_PUBLISH_TOKEN", hide_env_values = true)]
+    publish_token: Option<String>,
+
+    /// Allow publishing without a token on a non-loopback address.
+    #[arg(long, env = "SSE_ALLOW_ANONYMOUS_PUBLISH")]
+    allow_anonymous_publish: bool,
+
+    /// Require this token (bearer or `?token=`) for /admin/ and /admin/status.json.
+    #[arg(long, env = "SSE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+
+    /// Do not serve /admin/ and /admin/status.json.
+    #[arg(long, env = "SSE_NO_ADMIN")]
+    no_admin: bool,
+
+    /// Do not serve /metrics.
+    #[arg(long, env = "SSE_NO_METRICS")]
+    no_metrics: bool,
+
+    /// Send a keepalive comment on streams idle this long (e.g. 15s, 500ms).
+    #[arg(long, env = "SSE_KEEPALIVE", default_value = "15s", value_parser = humantime::parse_duration)]
+    keepalive: Duration,
+
+    /// Tell clients to wait this long before reconnecting (sent as `retry:`).
+    #[arg(long, env = "SSE_RETRY", value_parser = humantime::parse_duration)]
+    retry: Option<Duration>,
+
+    /// Events kept for Last-Event-ID replay; 0 disables replay.
+    #[arg(long, env = "SSE_HISTORY", default_value_t = sse_core::DEFAULT_HISTORY_CAPACITY)]
+    history: usize,
+
+    /// Events a subscriber may fall behind before it is disconnected.
+    #[arg(long, env = "SSE_QUEUE", default_value_t = sse_core::DEFAULT_QUEUE_CAPACITY)]
+    queue: usize,
+
+    /// Open event streams beyond which subscribing gets 503.
+    #[arg(long, env = "SSE_MAX_CONNECTIONS", default_value_t = sse_hyper::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+
+    /// Time a client has to send a complete request head.
+    #[arg(long, env = "SSE_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    header_timeout: Duration,
+
+    /// Largest publish body accepted, in bytes.
+    #[arg(long, env = "SSE_MAX_BODY", default_value_t = sse_hyper::DEFAULT_MAX_BODY_BYTES)]
+    max_body: usize,
+
+    /// Origins allowed to read responses cross-origin: `*` (any), `none`, or one or more
+    /// exact origins (repeat the flag, or separate with commas).
+    #[arg(
+        long = "cors-origin",
+        env = "SSE_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = "*"
+    )]
+    cors_origins: Vec<String>,
+
+    /// Node name reported by the admin status (default: the host name).
+    #[arg(long, env = "SSE_NODE_NAME")]
+    node_name: Option<String>,
+
+    /// After a shutdown signal, keep answering (health checks with 503) this long before
+    /// closing the listener.
+    #[arg(long, env = "SSE_DRAIN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    drain_delay: Duration,
+
+    /// How long shutdown waits for connections to close.
+    #[arg(long, env = "SSE_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    shutdown_timeout: Duration,
+}
+
+impl ServeArgs {
+    fn cors(&self) -> Result<CorsOrigins, String> {
+        let origins: Vec<String> = self
+            .cors_origins
+            .iter()
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty())
+            .collect();
+        match origins.as_slice() {
+            [] => Ok(CorsOrigins::None),
+            [one] if one == "*" => Ok(CorsOrigins::Any),
+            [one] if one.eq_ignore_ascii_case("none") => Ok(CorsOrigins::None),
+            list if list
+                .iter()
+                .any(|o| o == "*" || o.eq_ignore_ascii_case("none")) =>
+            {
+                Err("--cors-origin: '*' and 'none' cannot be combined with other origins".into())
+            }
+            list => Ok(CorsOrigins::List(list.to_vec())),
+        }
+    }
+
+    fn server(&self) -> Result<Server, String> {
+        let mut builder = Server::builder()
+            .keepalive(self.keepalive)
+            .retry(self.retry)
+            .history_capacity(self.history)
+            .queue_capacity(self.queue)
+            .max_connections(self.max_connections)
+            .header_read_timeout(self.header_timeout)
+            .max_body_bytes(self.max_body)
+            .cors(self.cors()?)
+            .admin(!self.no_admin)
+            .metrics(!self.no_metrics)
+            .drain_delay(self.drain_delay)
+            .shutdown_timeout(self.shutdown_timeout);
+        if let Some(token) = &self.publish_token {
+            builder = builder.publish_token(token.clone());
+        }
+        if let Some(token) = &self.admin_token {
+            builder = builder.admin_token(token.clone());
+        }
+        if let Some(name) = &self.node_name {
+            builder = builder.node_name(name.clone());
+        }
+        Ok(builder.build())
+    }
+
+    /// Refuses anonymous publishing on an address other machines can reach.
+    fn check_publish_security(&self) -> Result<(), String> {
+        let has_token = self.publish_token.as_deref().is_some_and(|t| !t.is_empty());
+        if self.listen.ip().is_loopback() || has_token || self.allow_anonymous_publish {
+            return Ok(());
+        }
+        Err(format!(
+            "refusing to listen on {} without a publish token: anyone who can reach it could publish. \
+             Set --publish-token (or SSE_PUBLISH_TOKEN), or pass --allow-anonymous-publish",
+            self.listen
+        ))
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM, then shuts down gracefully.
+pub fn run(args: ServeArgs) -> Result<(), String> {
+    init_logging();
+    args.check_publish_security()?;
+    let server = args.server()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the listening address: {e}"))?;
+        println!("ssectl: listening on http://{addr} (subscribe: GET /subscribe/{{namespace}}, publish: POST /publish/{{namespace}})");
+        server
+            .serve_with_shutdown(listener, shutdown_signal())
+            .await
+            .map_err(|e| format!("server failed: {e}"))
+    })
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,164 @@
+//! `ssectl serve` as a real process: it prints where it listens, serves the API, and
+//! exits 0 after a graceful shutdown on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+struct Serving {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `ssectl serve` on an ephemeral port and reads the address it prints.
+fn serve(extra: &[&str]) -> Serving {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ssectl"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ssectl");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx
+        .recv_timeout(DEADLINE)
+        .expect("ssectl printed where it listens");
+    let base = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .expect("an http:// address")
+        .to_owned();
+    Serving { child, base }
+}
+
+fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "ssectl did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn serve_publishes_and_streams_then_exits_zero_on_sigterm() {
+    let mut serving = serve(&["--retry", "2s", "--publish-token", "tok"]);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut stream = client
+        .get(format!("{}/subscribe/pets", serving.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let first = tokio::time::timeout(DEADLINE, stream.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(&first[..], b": ok\nretry: 2000\n\n");
+
+    let refused = client
+        .post(format!("{}/publish/pets/dogs", serving.base))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let reply = client
+        .post(format!("{}/publish/pets/dogs?event=new-dog", serving.base))
+        .bearer_auth("tok")
+        .body("Corgi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 202);
+    let mut received = String::new();
+    tokio::time::timeout(DEADLINE, async {
+        while !received.contains("event: new-dog\ndata: Corgi\n\n") {
+            let chunk = stream.chunk().await.unwrap().expect("stream open");
+            received.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no event in {received:?}"));
+
+    let pid = serving.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    // The stream ends cleanly, then the process exits 0.
+    let end = tokio::time::timeout(DEADLINE, async {
+        while let Some(_chunk) = stream.chunk().await.unwrap() {}
+    })
+    .await;
+    assert!(end.is_ok(), "the stream did not end");
+    assert!(wait_for_exit(&mut serving.child).success());
+}
+
+#[test]
+fn serve_refuses_a_public_address_without_a_publish_token() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ssectl"))
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .env_remove("SSE_PUBLISH_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--publish-token") && stderr.contains("--allow-anonymous-publish"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_reads_options_from_the_environment_and_rejects_bad_values() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ssectl"))
+        .args(["serve"])
+        .env("SSE_KEEPALIVE", "soon")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("keepalive"), "{stderr}");
+    let output = Command::new(env!("CARGO_BIN_EXE_ssectl"))
+        .args(["serve", "--cors-origin", "*,https://a.example"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot be combined"));
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [&["--help"][..], &["serve", "--help"]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_ssectl"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+}

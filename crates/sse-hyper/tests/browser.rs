@@ -1,0 +1,317 @@
+//! A real browser against the server: headless Chromium (Debian's `chromium` package;
+//! set `CHROMIUM` to use another binary). `.ci/run` and `cargo xtask test` install it.
+
+mod common;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{client, within, TestServer, DEADLINE};
+use futures::StreamExt;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use sse_core::{Decoder, Event, Namespace};
+use sse_hyper::Server;
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+
+fn chromium_binary() -> PathBuf {
+    let path = std::env::var_os("CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    assert!(
+        path.exists(),
+        "{} not found: install Chromium (`apt-get install -y chromium`, or run `cargo xtask test`) \
+         or point CHROMIUM at a Chromium binary",
+        path.display()
+    );
+    path
+}
+
+/// The flags every run uses: headless, no sandbox (tests run as root), and nothing that
+/// reaches beyond loopback.
+fn chromium(profile: &tempfile::TempDir) -> Command {
+    let mut command = Command::new(chromium_binary());
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+/// Serves one HTML page on its own origin, so the page's EventSource is cross-origin
+/// (exercising CORS) and keeps running while the SSE server restarts.
+async fn serve_page(html: String) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let html = Bytes::from(html);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let html = html.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |_request| {
+                    let html = html.clone();
+                    async move {
+                        let mut response = hyper::Response::new(Full::new(html));
+                        response
+                            .headers_mut()
+                            .insert("content-type", "text/html; charset=utf-8".parse().unwrap());
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+fn event_source_page(sse_origin: &str) -> String {
+    format!(
+        r#"<!doctype html><meta charset="utf-8"><title>EventSource test</title>
+<script>
+const sse = "{sse_origin}";
+const log = [];
+let opens = 0;
+const source = new EventSource(sse + "/subscribe/pets");
+function report() {{
+  fetch(sse + "/publish/browser-report", {{
+    method: "POST",
+    headers: {{ "Content-Type": "application/json" }},
+    body: JSON.stringify({{ event: "report", data: {{ opens, log }} }}),
+  }}).catch(() => {{}});
+}}
+source.addEventListener("open", () => {{ opens += 1; report(); }});
+for (const type of ["new-dog", "new-cat", "message"]) {{
+  source.addEventListener(type, (e) => {{
+    log.push({{ type: e.type, data: e.data, id: e.lastEventId }});
+    report();
+  }});
+}}
+</script>"#
+    )
+}
+
+/// The browser's reports, as they reach the hub.
+struct Reports {
+    subscription: sse_core::Subscription,
+    decoder: Decoder,
+}
+
+impl Reports {
+    /// Waits for a report that satisfies `accept` and returns it.
+    async fn wait_for(
+        &mut self,
+        what: &str,
+        accept: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        within(what, async {
+            while let Some(bytes) = self.subscription.next().await {
+                for event in self.decoder.decode(&bytes).unwrap() {
+                    let report: serde_json::Value = serde_json::from_str(&event.data).unwrap();
+                    if accept(&report) {
+                        return report;
+                    }
+                }
+            }
+            panic!("report stream ended");
+        })
+        .await
+    }
+}
+
+fn log_len(report: &serde_json::Value) -> usize {
+    report["log"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_receives_named_events_reconnects_and_resumes_without_loss() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sse_addr = listener.local_addr().unwrap();
+    let builder = Server::builder().retry(Some(Duration::from_millis(200)));
+    let first = TestServer::start_on(listener, builder.clone());
+    let hub = first.hub.clone();
+    let mut reports = Reports {
+        subscription: hub.subscribe(&[Namespace::parse("/browser-report").unwrap()]),
+        decoder: Decoder::new(),
+    };
+    let page = serve_page(event_source_page(&format!("http://{sse_addr}"))).await;
+    let profile = tempfile::tempdir().unwrap();
+    let mut browser: Child = chromium(&profile)
+        .arg(format!("http://{page}/"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromium");
+
+    reports
+        .wait_for("the page to connect", |r| r["opens"] == 1)
+        .await;
+    let mut expected = Vec::new();
+    for (namespace, kind, data) in [
+        ("/pets/dogs", "new-dog", "Corgi"),
+        ("/petsitters", "hired", "never delivered to /pets"),
+        ("/pets/cats/persian", "new-cat", "Snowball"),
+        ("/pets/dogs", "new-dog", "Beagle"),
+    ] {
+        let url = first.url(&format!("{namespace}?event={kind}").replacen('/', "/publish/", 1));
+        let reply: serde_json::Value = client()
+            .post(url)
+            .body(data)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if namespace.starts_with("/pets/") {
+            expected.push((
+                kind.to_owned(),
+                data.to_owned(),
+                reply["id"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    reports.wait_for("three events", |r| log_len(r) == 3).await;
+
+    // The server goes away: the stream ends and the browser starts reconnecting. Events
+    // published meanwhile must reach it through Last-Event-ID replay.
+    first.shutdown().await.unwrap();
+    for (kind, data) in [("new-cat", "Sphynx"), ("new-dog", "Husky")] {
+        let published = hub
+            .publish(
+                &Namespace::parse("/pets/x").unwrap(),
+                Event::new(data).with_event(kind),
+            )
+            .unwrap();
+        expected.push((kind.to_owned(), data.to_owned(), published.id.to_string()));
+    }
+    let listener = TcpListener::bind(sse_addr)
+        .await
+        .expect("rebind the same port");
+    let second = TestServer::start_on(listener, builder.hub(hub.clone()));
+    reports
+        .wait_for("the page to reconnect and replay", |r| {
+            r["opens"] == 2 && log_len(r) == 5
+        })
+        .await;
+    let reply: serde_json::Value = client()
+        .post(second.url("/publish/pets?event=new-dog"))
+        .body("Live again")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    expected.push((
+        "new-dog".into(),
+        "Live again".into(),
+        reply["id"].as_str().unwrap().to_owned(),
+    ));
+    let report = reports
+        .wait_for("the live event after reconnecting", |r| log_len(r) == 6)
+        .await;
+
+    let log: Vec<(String, String, String)> = report["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let text = |k: &str| e[k].as_str().unwrap().to_owned();
+            (text("type"), text("data"), text("id"))
+        })
+        .collect();
+    assert_eq!(log, expected, "every event once, in order, with its id");
+    browser.kill().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_page_renders_and_shows_a_live_connection() {
+    let server = TestServer::start(Server::builder().admin_token("let-me-in")).await;
+    let stream = client()
+        .get(server.url("/subscribe/pets/dogs"))
+        .header("user-agent", "admin-page-test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let hub = server.hub.clone();
+    common::wait_until("the stream to register", || {
+        let hub = hub.clone();
+        async move { hub.stats().subscribers == 1 }
+    })
+    .await;
+    hub.publish(
+        &Namespace::parse("/pets/dogs").unwrap(),
+        Event::new("Corgi"),
+    )
+    .unwrap();
+
+    let url = server.url("/admin/?token=let-me-in");
+    let profile = tempfile::tempdir().unwrap();
+    let dom = within(
+        "chromium --dump-dom",
+        chromium(&profile)
+            .args(["--virtual-time-budget=5000", "--dump-dom", &url])
+            .stderr(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("run chromium");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains("/pets/dogs"),
+        "the connection's namespace is listed:\n{dom}"
+    );
+    assert!(
+        dom.contains("admin-page-test"),
+        "its user agent is listed:\n{dom}"
+    );
+    assert!(dom.contains(">live<"), "the page says it is live:\n{dom}");
+
+    let screenshot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("admin-page.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let profile = tempfile::tempdir().unwrap();
+    let status = within(
+        "chromium --screenshot",
+        chromium(&profile)
+            .args(["--virtual-time-budget=5000", "--window-size=1280,900"])
+            .arg(format!("--screenshot={}", screenshot.display()))
+            .arg(&url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status(),
+    )
+    .await
+    .expect("run chromium");
+    assert!(status.success());
+    let png = std::fs::read(&screenshot).expect("screenshot written");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    assert!(
+        png.len() > 10_000,
+        "a rendered page, not a blank one ({} bytes)",
+        png.len()
+    );
+    let _ = DEADLINE;
+    drop(stream);
+}
