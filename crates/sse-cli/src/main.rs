@@ -3,6 +3,7 @@
 //! A thin layer: argument parsing and wiring of `sse-hyper` (and, for the client
 //! commands to come, `sse-core`); no logic a library user would want lives here.
 
+mod bench;
 mod serve;
 
 use std::process::ExitCode;
@@ -21,12 +22,15 @@ struct Cli {
 enum Command {
     /// Run the SSE server (in memory).
     Serve(serve::ServeArgs),
+    /// Load-test any SSE server: open many streams and measure what arrives.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

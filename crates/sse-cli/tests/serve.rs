@@ -150,7 +150,7 @@ fn serve_reads_options_from_the_environment_and_rejects_bad_values() {
 
 #[test]
 fn every_subcommand_has_help() {
-    for args in [&["--help"][..], &["serve", "--help"]] {
+    for args in [&["--help"][..], &["serve", "--help"], &["bench", "--help"]] {
         let output = Command::new(env!("CARGO_BIN_EXE_ssectl"))
             .args(args)
             .output()

@@ -129,8 +129,8 @@ impl Namespace {
     /// ```
     /// # use sse_core::Namespace;
     /// let list: Vec<Namespace> = ["/a/b", "/x", "/a", "/a"].iter().map(|s| s.parse().unwrap()).collect();
-    /// let outer: Vec<&str> = Namespace::outermost(&list).iter().map(|n| n.as_str()).collect();
-    /// assert_eq!(outer, ["/a", "/x"]);
+    /// let outer = Namespace::outermost(&list);
+    /// assert_eq!(outer.iter().map(|n| n.as_str()).collect::<Vec<_>>(), ["/a", "/x"]);
     /// ```
     pub fn outermost(namespaces: &[Namespace]) -> Vec<Namespace> {
         let mut sorted = namespaces.to_vec();

@@ -1,0 +1,474 @@
+//! `ssectl bench`: a load tester for any SSE server.
+//!
+//! It opens `--connections` subscriber streams (spread over several loopback source
+//! addresses when one address's ephemeral ports would not be enough), reads them for
+//! `--duration`, and reports connections held, deliveries and bytes per second, errors by
+//! reason and disconnects. When an event's data starts with a send time in nanoseconds
+//! since the UNIX epoch (as `examples/firehose.rs` sends), it also reports
+//! publish-to-receive latency percentiles.
+//!
+//! Streams are decoded with `sse-core`'s decoder, which hands out events without
+//! allocating; the receive time is read once per chunk, not per event, so the client
+//! stays cheap per event. Latency is sampled on the first 100 connections (one histogram
+//! each), which keeps memory flat at tens of thousands of connections.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use clap::Args;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Empty};
+use hyper::Uri;
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use sse_core::Decoder;
+use tokio::net::TcpSocket;
+use tokio::sync::watch;
+
+/// Connections whose latency is recorded (a histogram each; the rest only count).
+const LATENCY_SAMPLED_CONNECTIONS: usize = 100;
+
+/// Connections per loopback source address before the next one is used.
+const CONNECTIONS_PER_SOURCE_ADDRESS: usize = 25_000;
+
+/// Options of `ssectl bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The server's base URL.
+    #[arg(long, env = "SSECTL_SERVER", default_value = "http://127.0.0.1:8001")]
+    server: String,
+
+    /// The namespace to subscribe to (on this project's API).
+    #[arg(long, default_value = "/bench")]
+    namespace: String,
+
+    /// A full event-stream URL to read instead, on any SSE server.
+    #[arg(long)]
+    url: Option<String>,
+
+    /// Subscriber connections to open.
+    #[arg(long, short = 'c', default_value_t = 100)]
+    connections: usize,
+
+    /// How long to measure once the connections are open.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+
+    /// How long to read before measuring (lets a publisher get going).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    warmup: Duration,
+
+    /// How long opening all connections may take.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    connect_timeout: Duration,
+
+    /// Worker threads for the client (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What one run measured. `events` counts the measurement window only;
+/// `events_total` everything received from the first connection to the end.
+#[derive(Debug, Serialize)]
+struct Report {
+    url: String,
+    connections_requested: usize,
+    connections_held: u64,
+    measured_seconds: f64,
+    events: u64,
+    events_total: u64,
+    deliveries_per_second: f64,
+    bytes: u64,
+    bytes_per_second: f64,
+    latency_ms: Option<Latency>,
+    errors: BTreeMap<String, u64>,
+    disconnects: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Latency {
+    samples: u64,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    p999: f64,
+    max: f64,
+}
+
+/// Counters every connection task adds to while it runs.
+#[derive(Debug, Default)]
+struct Live {
+    held: AtomicU64,
+    events: AtomicU64,
+    bytes: AtomicU64,
+    disconnects: AtomicU64,
+}
+
+/// What one connection task hands back.
+struct Outcome {
+    latency: Option<Histogram<u64>>,
+    error: Option<String>,
+}
+
+struct Target {
+    addr: SocketAddr,
+    uri: Uri,
+    host: String,
+}
+
+/// Runs the benchmark and prints its report.
+pub fn run(args: BenchArgs) -> Result<(), String> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        runtime.worker_threads(threads.max(1));
+    }
+    let runtime = runtime
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let report = runtime.block_on(measure(&args))?;
+    if args.json {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        println!("{json}");
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+async fn measure(args: &BenchArgs) -> Result<Report, String> {
+    raise_open_file_limit(args.connections);
+    let url = match &args.url {
+        Some(url) => url.clone(),
+        None => format!(
+            "{}/subscribe{}",
+            args.server.trim_end_matches('/'),
+            args.namespace
+        ),
+    };
+    let target = Arc::new(resolve(&url).await?);
+    let live = Arc::new(Live::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let tasks: Vec<_> = (0..args.connections)
+        .map(|index| {
+            tokio::spawn(subscriber(
+                index,
+                Arc::clone(&target),
+                Arc::clone(&live),
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
+
+    // Connect phase: until every connection is held or failed, or the connect timeout.
+    let connect_deadline = Instant::now() + args.connect_timeout;
+    while Instant::now() < connect_deadline {
+        let settled = live.held.load(Ordering::Relaxed) as usize
+            + tasks.iter().filter(|t| t.is_finished()).count();
+        if settled >= args.connections {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    tokio::time::sleep(args.warmup).await;
+    let start = Instant::now();
+    let (events_before, bytes_before) = (
+        live.events.load(Ordering::Relaxed),
+        live.bytes.load(Ordering::Relaxed),
+    );
+    tokio::time::sleep(args.duration).await;
+    let measured = start.elapsed().as_secs_f64();
+    let events = live.events.load(Ordering::Relaxed) - events_before;
+    let bytes = live.bytes.load(Ordering::Relaxed) - bytes_before;
+    let held = live.held.load(Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    let events_total = live.events.load(Ordering::Relaxed);
+
+    let mut latency = new_histogram();
+    let mut errors = BTreeMap::new();
+    for task in tasks {
+        match task.await {
+            Ok(outcome) => {
+                if let Some(sampled) = &outcome.latency {
+                    let _ = latency.add(sampled);
+                }
+                if let Some(error) = outcome.error {
+                    *errors.entry(error).or_insert(0) += 1;
+                }
+            }
+            Err(error) => *errors.entry(format!("task failed: {error}")).or_insert(0) += 1,
+        }
+    }
+    Ok(Report {
+        url,
+        connections_requested: args.connections,
+        connections_held: held,
+        measured_seconds: measured,
+        events,
+        events_total,
+        deliveries_per_second: events as f64 / measured,
+        bytes,
+        bytes_per_second: bytes as f64 / measured,
+        latency_ms: (!latency.is_empty()).then(|| Latency {
+            samples: latency.len(),
+            p50: micros_to_ms(latency.value_at_quantile(0.50)),
+            p90: micros_to_ms(latency.value_at_quantile(0.90)),
+            p99: micros_to_ms(latency.value_at_quantile(0.99)),
+            p999: micros_to_ms(latency.value_at_quantile(0.999)),
+            max: micros_to_ms(latency.max()),
+        }),
+        errors,
+        disconnects: live.disconnects.load(Ordering::Relaxed),
+    })
+}
+
+fn micros_to_ms(micros: u64) -> f64 {
+    micros as f64 / 1000.0
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // Microseconds, up to ten minutes, three significant digits.
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("constant histogram bounds are valid")
+}
+
+async fn resolve(url: &str) -> Result<Target, String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(format!("{url}: only http:// URLs are supported"));
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| format!("{url}: no host"))?
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(80);
+    let addr = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host} has no address"))?;
+    let authority = uri.authority().map_or(host, |a| a.to_string());
+    Ok(Target {
+        addr,
+        uri,
+        host: authority,
+    })
+}
+
+fn raise_open_file_limit(connections: usize) {
+    let wanted = connections as u64 + 256;
+    if let Ok(limit) = rlimit::increase_nofile_limit(wanted) {
+        if limit < wanted {
+            eprintln!("ssectl bench: the open-file limit is {limit}; at most about that many connections can open");
+        }
+    }
+}
+
+/// The source address for connection `index`: spread over 127.0.0.x when the target is
+/// on loopback and one address's ephemeral ports would run out.
+fn source_address(target: &SocketAddr, index: usize) -> Option<SocketAddr> {
+    match target.ip() {
+        IpAddr::V4(ip) if ip.is_loopback() => {
+            let spread = (index / CONNECTIONS_PER_SOURCE_ADDRESS) as u32;
+            if spread == 0 {
+                return None;
+            }
+            let base = u32::from(Ipv4Addr::new(127, 0, 0, 1));
+            Some(SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::from(base + spread)),
+                0,
+            ))
+        }
+        _ => None,
+    }
+}
+
+async fn subscriber(
+    index: usize,
+    target: Arc<Target>,
+    live: Arc<Live>,
+    mut stop: watch::Receiver<bool>,
+) -> Outcome {
+    let mut latency = (index < LATENCY_SAMPLED_CONNECTIONS).then(new_histogram);
+    let error = stream(index, &target, &live, &mut stop, latency.as_mut())
+        .await
+        .err();
+    Outcome { latency, error }
+}
+
+async fn stream(
+    index: usize,
+    target: &Target,
+    live: &Live,
+    stop: &mut watch::Receiver<bool>,
+    mut latency: Option<&mut Histogram<u64>>,
+) -> Result<(), String> {
+    let socket = if target.addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(|e| format!("socket: {e}"))?;
+    if let Some(source) = source_address(&target.addr, index) {
+        socket
+            .bind(source)
+            .map_err(|e| format!("bind {source}: {e}"))?;
+    }
+    let tcp = socket
+        .connect(target.addr)
+        .await
+        .map_err(|e| format!("connect: {}", e.kind()))?;
+    let _ = tcp.set_nodelay(true);
+    // A bounded read buffer keeps memory flat across thousands of connections.
+    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
+        .max_buf_size(64 * 1024)
+        .handshake(TokioIo::new(tcp))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(connection);
+    let path = target.uri.path_and_query().map_or("/", |p| p.as_str());
+    let request = hyper::Request::get(path)
+        .header("host", &target.host)
+        .header("accept", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("request: {e}"))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("request: {e}"))?;
+    if response.status() != 200 {
+        return Err(format!("status {}", response.status().as_u16()));
+    }
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("text/event-stream")
+    {
+        return Err(format!("content type {content_type:?}"));
+    }
+    live.held.fetch_add(1, Ordering::Relaxed);
+    let mut body = response.into_body();
+    let mut decoder = Decoder::new();
+    let result = loop {
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            _ = stop.changed() => break Ok(()),
+        };
+        let data = match frame {
+            None => {
+                live.disconnects.fetch_add(1, Ordering::Relaxed);
+                break Ok(());
+            }
+            Some(Err(error)) => {
+                live.disconnects.fetch_add(1, Ordering::Relaxed);
+                break Err(format!("read: {error}"));
+            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => continue,
+            },
+        };
+        let received_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let mut events = 0u64;
+        let fed = decoder.feed(&data, |event| {
+            events += 1;
+            if let (Some(histogram), Some(sent_ns)) =
+                (latency.as_deref_mut(), leading_number(event.data))
+            {
+                let _ = histogram.record(received_ns.saturating_sub(sent_ns) / 1000);
+            }
+        });
+        live.events.fetch_add(events, Ordering::Relaxed);
+        live.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        if let Err(error) = fed {
+            break Err(format!("decode: {error}"));
+        }
+    };
+    live.held.fetch_sub(1, Ordering::Relaxed);
+    result
+}
+
+/// The decimal number an event's data starts with, if it looks like a send time.
+fn leading_number(data: &str) -> Option<u64> {
+    let digits = data.bytes().take_while(u8::is_ascii_digit).count();
+    if digits < 16 {
+        return None;
+    }
+    data[..digits].parse().ok()
+}
+
+fn print_report(report: &Report) {
+    println!("url:          {}", report.url);
+    println!(
+        "connections:  {} held of {} requested",
+        report.connections_held, report.connections_requested
+    );
+    println!(
+        "deliveries:   {} in {:.2} s = {:.0} events/s, {:.1} MiB/s",
+        report.events,
+        report.measured_seconds,
+        report.deliveries_per_second,
+        report.bytes_per_second / (1024.0 * 1024.0)
+    );
+    match &report.latency_ms {
+        Some(l) => println!(
+            "latency:      p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms ({} samples)",
+            l.p50, l.p90, l.p99, l.p999, l.max, l.samples
+        ),
+        None => println!("latency:      n/a (event data carries no send timestamps)"),
+    }
+    println!("disconnects:  {}", report.disconnects);
+    if report.errors.is_empty() {
+        println!("errors:       none");
+    } else {
+        for (reason, count) in &report.errors {
+            println!("error:        {count} × {reason}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_time_is_read_from_the_start_of_the_data() {
+        assert_eq!(
+            leading_number("1764078205000000001      "),
+            Some(1_764_078_205_000_000_001)
+        );
+        assert_eq!(leading_number("42"), None, "too short to be a time in ns");
+        assert_eq!(leading_number("Corgi"), None);
+    }
+
+    #[test]
+    fn source_addresses_spread_only_past_one_address_worth() {
+        let target: SocketAddr = "127.0.0.1:8001".parse().unwrap();
+        assert_eq!(source_address(&target, 0), None);
+        assert_eq!(
+            source_address(&target, CONNECTIONS_PER_SOURCE_ADDRESS),
+            Some("127.0.0.2:0".parse().unwrap())
+        );
+        let remote: SocketAddr = "[::1]:8001".parse().unwrap();
+        assert_eq!(source_address(&remote, 100_000), None);
+    }
+}

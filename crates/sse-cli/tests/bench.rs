@@ -1,0 +1,134 @@
+//! `ssectl bench` against a live `ssectl serve`: its JSON report must add up.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Kills the child process when the test ends, even by panicking.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_counts_every_delivery_and_reports_json() {
+    const CONNECTIONS: u64 = 5;
+    const EVENTS: u64 = 40;
+    let mut server = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_ssectl"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+
+    let bench = Command::new(env!("CARGO_BIN_EXE_ssectl"))
+        .args([
+            "bench",
+            "--server",
+            &base,
+            "--namespace",
+            "/load",
+            "--duration",
+            "4s",
+            "--json",
+        ])
+        .args(["--connections", &CONNECTIONS.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // Publish once every bench connection is subscribed, in one batch request.
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let status: serde_json::Value = client
+            .get(format!("{base}/admin/status.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["subscribers"] == CONNECTIONS {
+            break;
+        }
+        assert!(Instant::now() < deadline, "bench never connected: {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let send_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let batch: String = (0..EVENTS)
+        .map(|_| format!("{{\"namespace\":\"/load/x\",\"data\":\"{send_ns} padding\"}}\n"))
+        .collect();
+    let reply = client
+        .post(format!("{base}/publish"))
+        .header("content-type", "application/x-ndjson")
+        .body(batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 202);
+
+    let output = tokio::task::spawn_blocking(move || bench.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    drop(server);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+    assert_eq!(report["connections_requested"], CONNECTIONS);
+    assert_eq!(report["connections_held"], CONNECTIONS);
+    assert_eq!(report["events_total"], CONNECTIONS * EVENTS, "{report}");
+    assert_eq!(report["errors"], serde_json::json!({}));
+    assert_eq!(report["disconnects"], 0);
+    let latency = &report["latency_ms"];
+    assert_eq!(latency["samples"], CONNECTIONS * EVENTS);
+    assert!(latency["p50"].as_f64().unwrap() <= latency["max"].as_f64().unwrap());
+}
+
+#[test]
+fn bench_against_a_non_sse_url_reports_the_reason() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ssectl"))
+        .args([
+            "bench",
+            "--url",
+            "http://127.0.0.1:1/nothing",
+            "--connections",
+            "2",
+            "--duration",
+            "0s",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["connections_held"], 0);
+    let errors = report["errors"].as_object().unwrap();
+    assert!(errors.keys().any(|k| k.starts_with("connect")), "{report}");
+}
