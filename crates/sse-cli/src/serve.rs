@@ -81,6 +81,14 @@ pub struct ServeArgs {
     #[arg(long, env = "SSE_DRAIN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
     drain_delay: Duration,
 
+    /// PEM certificate chain to serve HTTPS with (needs --tls-key).
+    #[arg(long, env = "SSE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "SSE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+
     /// How long shutdown waits for connections to close.
     #[arg(long, env = "SSE_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     shutdown_timeout: Duration,
@@ -131,6 +139,10 @@ impl ServeArgs {
         if let Some(name) = &self.node_name {
             builder = builder.node_name(name.clone());
         }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            let tls = sse_hyper::TlsConfig::from_pem_files(cert, key).map_err(|e| e.to_string())?;
+            builder = builder.tls(tls);
+        }
         Ok(builder.build())
     }
 
@@ -164,7 +176,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         let addr = listener
             .local_addr()
             .map_err(|e| format!("cannot read the listening address: {e}"))?;
-        println!("ssectl: listening on http://{addr} (subscribe: GET /subscribe/{{namespace}}, publish: POST /publish/{{namespace}})");
+        let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
+        println!("ssectl: listening on {scheme}://{addr} (subscribe: GET /subscribe/{{namespace}}, publish: POST /publish/{{namespace}})");
         server
             .serve_with_shutdown(listener, shutdown_signal())
             .await

@@ -149,6 +149,32 @@ fn serve_reads_options_from_the_environment_and_rejects_bad_values() {
 }
 
 #[test]
+fn serve_names_a_bad_tls_file() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ssectl"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            "/nonexistent/cert.pem",
+            "--tls-key",
+            "/nonexistent/key.pem",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/cert.pem"));
+    let output = Command::new(env!("CARGO_BIN_EXE_ssectl"))
+        .args(["serve", "--tls-cert", "cert.pem"])
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success(),
+        "--tls-cert without --tls-key is refused"
+    );
+}
+
+#[test]
 fn every_subcommand_has_help() {
     for args in [&["--help"][..], &["serve", "--help"], &["bench", "--help"]] {
         let output = Command::new(env!("CARGO_BIN_EXE_ssectl"))

@@ -47,6 +47,8 @@ pub struct Config {
     pub(crate) node_name: String,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) drain_delay: Duration,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for Config {
@@ -66,6 +68,8 @@ impl Default for Config {
             node_name: default_node_name(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             drain_delay: Duration::ZERO,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -217,6 +221,13 @@ impl ServerBuilder {
     /// `/healthz` with 503 so a load balancer can take it out of rotation (default 0).
     pub fn drain_delay(mut self, delay: Duration) -> Self {
         self.config.drain_delay = delay;
+        self
+    }
+
+    /// Serves HTTPS with this certificate (ALPN offers HTTP/2 and HTTP/1.1).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::TlsConfig) -> Self {
+        self.config.tls = Some(tls);
         self
     }
 

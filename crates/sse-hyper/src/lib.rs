@@ -1,7 +1,7 @@
 //! Serves an [`sse_core::Hub`] over HTTP with tokio and hyper: the HTTP API of the
 //! project's design (`GET /subscribe/{namespace}`, `POST /publish/{namespace}`, batch
 //! publishing, admin page and status, Prometheus metrics, health check), HTTP/1.1 and
-//! HTTP/2 on one port, keepalives, `Last-Event-ID` replay, connection limits and
+//! HTTP/2 on one port (HTTPS with ALPN behind the `tls` feature), keepalives, `Last-Event-ID` replay, connection limits and
 //! graceful shutdown.
 //!
 //! Use it three ways:
@@ -43,6 +43,8 @@ mod publish;
 mod server;
 mod service;
 mod streams;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use admin::{NamespaceStatus, Rates, Status};
 pub use body::SseBody;
@@ -55,3 +57,5 @@ pub use server::Server;
 pub use service::{SseService, MAX_NAMESPACES_PER_STREAM};
 pub use sse_core;
 pub use streams::ConnectionStatus;
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;

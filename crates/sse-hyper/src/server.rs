@@ -127,6 +127,27 @@ impl Server {
         // Events are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
         let service = self.service.with_remote_addr(peer);
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.service.shared().config.tls {
+            let acceptor = tls.acceptor().clone();
+            let timeout = self.service.shared().config.header_read_timeout;
+            let builder = builder.clone();
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
+                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                };
+                let connection = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
+                if let Err(error) = watcher.watch(connection).await {
+                    tracing::debug!(%peer, %error, "connection ended with an error");
+                }
+            });
+            return;
+        }
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
