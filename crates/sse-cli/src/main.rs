@@ -1,10 +1,14 @@
 //! `ssectl`: run and operate a Server-Sent Events hub.
 //!
-//! A thin layer: argument parsing and wiring of `sse-hyper` (and, for the client
-//! commands to come, `sse-core`); no logic a library user would want lives here.
+//! A thin layer: argument parsing and wiring of `sse-hyper` (for `serve`) and
+//! `sse-core`'s decoder (for `tail` and `bench`); no logic a library user would want
+//! lives here.
 
 mod bench;
+mod client;
+mod publish;
 mod serve;
+mod tail;
 
 use std::process::ExitCode;
 
@@ -22,6 +26,10 @@ struct Cli {
 enum Command {
     /// Run the SSE server (in memory).
     Serve(serve::ServeArgs),
+    /// Publish one event: ssectl publish /pets/dogs new-dog Corgi
+    Publish(publish::PublishArgs),
+    /// Follow an event stream (a namespace, or any SSE URL) and print its events.
+    Tail(tail::TailArgs),
     /// Load-test any SSE server: open many streams and measure what arrives.
     Bench(bench::BenchArgs),
 }
@@ -30,6 +38,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Publish(args) => publish::run(args),
+        Command::Tail(args) => tail::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

@@ -1,52 +1,12 @@
 //! `ssectl serve` as a real process: it prints where it listens, serves the API, and
 //! exits 0 after a graceful shutdown on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+mod common;
+
+use std::process::{Child, Command};
 use std::time::Duration;
 
-const DEADLINE: Duration = Duration::from_secs(30);
-
-struct Serving {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `ssectl serve` on an ephemeral port and reads the address it prints.
-fn serve(extra: &[&str]) -> Serving {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ssectl"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ssectl");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let line = rx
-        .recv_timeout(DEADLINE)
-        .expect("ssectl printed where it listens");
-    let base = line
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .expect("an http:// address")
-        .to_owned();
-    Serving { child, base }
-}
+use common::{serve, DEADLINE};
 
 fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
     let deadline = std::time::Instant::now() + DEADLINE;

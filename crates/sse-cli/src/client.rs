@@ -1,0 +1,53 @@
+//! What the client commands share: the server URL option and the HTTP client.
+
+use std::time::Duration;
+
+use clap::Args;
+
+/// Where the server is.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArg {
+    /// The server's base URL.
+    #[arg(long, env = "SSECTL_SERVER", default_value = "http://127.0.0.1:8001")]
+    pub server: String,
+}
+
+impl ServerArg {
+    /// `path` on the server, such as `/publish/pets`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.trim_end_matches('/'))
+    }
+}
+
+/// An HTTP client for talking to SSE servers: no proxies (loopback tools should not
+/// detour), a connect timeout, redirects followed as a browser does.
+pub fn http_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| format!("cannot create an HTTP client: {e}"))
+}
+
+/// One line for a failed request: what could not be reached, and why.
+pub fn describe_request_error(url: &str, error: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    if error.is_connect() {
+        format!("cannot reach {url}: {cause}")
+    } else if error.is_timeout() {
+        format!("{url}: timed out")
+    } else {
+        format!("{url}: {cause}")
+    }
+}
+
+/// A runtime for one client command.
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}

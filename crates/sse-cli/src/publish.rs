@@ -1,0 +1,163 @@
+//! `ssectl publish NAMESPACE [EVENT] DATA`: publishes one event and prints its id.
+
+use std::io::Read;
+
+use clap::Args;
+use sse_core::{Event, Namespace};
+
+use crate::client::{describe_request_error, http_client, runtime, ServerArg};
+
+/// Options of `ssectl publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    server: ServerArg,
+
+    /// Bearer token for a server that requires one.
+    #[arg(long, env = "SSE_PUBLISH_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+
+    /// The event id (default: the server assigns one).
+    #[arg(long)]
+    id: Option<String>,
+
+    /// The clients' reconnection time, in milliseconds.
+    #[arg(long)]
+    retry: Option<u64>,
+
+    /// DATA is a JSON value, sent as compact JSON (a JSON string is sent as its text).
+    #[arg(long)]
+    json: bool,
+
+    /// NAMESPACE [EVENT] DATA: where to publish, the event type (optional), and the data
+    /// (`-` reads it from standard input).
+    #[arg(value_name = "NAMESPACE [EVENT] DATA", num_args = 2..=3, required = true)]
+    words: Vec<String>,
+}
+
+/// Publishes and prints the assigned id.
+pub fn run(args: PublishArgs) -> Result<(), String> {
+    let (namespace, event_type, data) = match args.words.as_slice() {
+        [namespace, data] => (namespace, None, data),
+        [namespace, event_type, data] => (namespace, Some(event_type), data),
+        _ => return Err("expected NAMESPACE [EVENT] DATA".into()),
+    };
+    let namespace = Namespace::parse(namespace).map_err(|e| e.to_string())?;
+    let data = if data == "-" {
+        read_stdin()?
+    } else {
+        data.clone()
+    };
+
+    // Check the fields here so a mistake is reported before anything is sent.
+    let mut event = Event::new(String::new());
+    if let Some(kind) = event_type {
+        event = event.with_event(kind.clone());
+    }
+    if let Some(id) = &args.id {
+        event = event.with_id(id.clone());
+    }
+    event
+        .validate()
+        .map_err(|e| format!("invalid {}: {e}", e.field()))?;
+    let json_data: Option<serde_json::Value> = if args.json {
+        Some(
+            serde_json::from_str(&data)
+                .map_err(|e| format!("--json: DATA is not valid JSON: {e}"))?,
+        )
+    } else {
+        None
+    };
+
+    let url = args.server.url(&format!("/publish{namespace}"));
+    let client = http_client()?;
+    let mut request = client.post(&url);
+    request = match json_data {
+        Some(value) => {
+            let mut body = serde_json::Map::new();
+            body.insert("data".into(), value);
+            if let Some(kind) = event_type {
+                body.insert("event".into(), kind.clone().into());
+            }
+            if let Some(id) = &args.id {
+                body.insert("id".into(), id.clone().into());
+            }
+            if let Some(retry) = args.retry {
+                body.insert("retry".into(), retry.into());
+            }
+            request.json(&body)
+        }
+        None => {
+            let mut query: Vec<(&str, String)> = Vec::new();
+            if let Some(kind) = event_type {
+                query.push(("event", kind.clone()));
+            }
+            if let Some(id) = &args.id {
+                query.push(("id", id.clone()));
+            }
+            if let Some(retry) = args.retry {
+                query.push(("retry", retry.to_string()));
+            }
+            request
+                .query(&query)
+                .header("content-type", "text/plain; charset=utf-8")
+                .body(data)
+        }
+    };
+    if let Some(token) = &args.token {
+        request = request.bearer_auth(token);
+    }
+    let reply = runtime()?.block_on(async {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| describe_request_error(&url, &e))?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| describe_request_error(&url, &e))?;
+        Ok::<_, String>((status, body))
+    })?;
+    let (status, body) = reply;
+    if !status.is_success() {
+        return Err(refusal(status.as_u16(), &body));
+    }
+    let json: serde_json::Value = serde_json::from_str(&body)
+        .map_err(|_| format!("{url}: unexpected reply {status}: {}", excerpt(&body)))?;
+    match json["id"].as_str() {
+        Some(id) => {
+            println!("{id}");
+            Ok(())
+        }
+        None => Err(format!("{url}: the reply has no id: {}", excerpt(&body))),
+    }
+}
+
+fn read_stdin() -> Result<String, String> {
+    let mut data = String::new();
+    std::io::stdin()
+        .read_to_string(&mut data)
+        .map_err(|e| format!("cannot read DATA from standard input: {e}"))?;
+    Ok(data)
+}
+
+/// One line for a refused request, from the server's JSON error when it sent one.
+fn refusal(status: u16, body: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(json) if json["error"].is_string() => format!(
+            "the server refused the event ({status} {}): {}",
+            json["error"].as_str().unwrap_or_default(),
+            json["detail"].as_str().unwrap_or_default()
+        ),
+        _ => format!("the server refused the event ({status}): {}", excerpt(body)),
+    }
+}
+
+fn excerpt(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    match line.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line.to_owned(),
+    }
+}
