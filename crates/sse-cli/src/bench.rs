@@ -7,6 +7,9 @@
 //! since the UNIX epoch (as `examples/firehose.rs` sends), it also reports
 //! publish-to-receive latency percentiles.
 //!
+//! With `--publish-rate` it also publishes timestamped events through this project's
+//! batch API, so it measures this server end to end.
+//!
 //! Streams are decoded with `sse-core`'s decoder, which hands out events without
 //! allocating; the receive time is read once per chunk, not per event, so the client
 //! stays cheap per event. Latency is sampled on the first 100 connections (one histogram
@@ -66,6 +69,19 @@ pub struct BenchArgs {
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     connect_timeout: Duration,
 
+    /// Publish this many events per second to --namespace while measuring (through
+    /// `POST /publish` batches; 0 only listens, for servers that publish by themselves).
+    #[arg(long, default_value_t = 0)]
+    publish_rate: u64,
+
+    /// Bytes of data per published event (a send timestamp, padded).
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+
+    /// Bearer token for publishing.
+    #[arg(long, env = "SSE_PUBLISH_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+
     /// Worker threads for the client (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -85,6 +101,7 @@ struct Report {
     measured_seconds: f64,
     events: u64,
     events_total: u64,
+    events_published: u64,
     deliveries_per_second: f64,
     bytes: u64,
     bytes_per_second: f64,
@@ -107,6 +124,7 @@ struct Latency {
 #[derive(Debug, Default)]
 struct Live {
     held: AtomicU64,
+    published: AtomicU64,
     events: AtomicU64,
     bytes: AtomicU64,
     disconnects: AtomicU64,
@@ -180,22 +198,55 @@ async fn measure(args: &BenchArgs) -> Result<Report, String> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    tokio::time::sleep(args.warmup).await;
+    let (publisher_stop_tx, publisher_stop_rx) = watch::channel(false);
+    let publisher = (args.publish_rate > 0).then(|| {
+        tokio::spawn(publish(
+            args.server.trim_end_matches('/').to_owned(),
+            args.namespace.clone(),
+            args.publish_rate,
+            args.size,
+            args.token.clone(),
+            Arc::clone(&live),
+            publisher_stop_rx,
+        ))
+    });
+    let progress = progress_bar(args.warmup + args.duration);
+    watch_progress(&progress, &live, args.warmup).await;
     let start = Instant::now();
     let (events_before, bytes_before) = (
         live.events.load(Ordering::Relaxed),
         live.bytes.load(Ordering::Relaxed),
     );
-    tokio::time::sleep(args.duration).await;
+    watch_progress(&progress, &live, args.duration).await;
+    progress.finish_and_clear();
     let measured = start.elapsed().as_secs_f64();
     let events = live.events.load(Ordering::Relaxed) - events_before;
     let bytes = live.bytes.load(Ordering::Relaxed) - bytes_before;
     let held = live.held.load(Ordering::Relaxed);
+    let _ = publisher_stop_tx.send(true);
+    let publish_result = match publisher {
+        Some(publisher) => Some(publisher.await),
+        None => None,
+    };
+    if publish_result.is_some() {
+        drain_in_flight(&live).await;
+    }
     let _ = stop_tx.send(true);
     let events_total = live.events.load(Ordering::Relaxed);
 
     let mut latency = new_histogram();
     let mut errors = BTreeMap::new();
+    if let Some(result) = publish_result {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => *errors.entry(format!("publish: {error}")).or_insert(0) += 1,
+            Err(error) => {
+                *errors
+                    .entry(format!("publisher failed: {error}"))
+                    .or_insert(0) += 1
+            }
+        }
+    }
     for task in tasks {
         match task.await {
             Ok(outcome) => {
@@ -216,6 +267,7 @@ async fn measure(args: &BenchArgs) -> Result<Report, String> {
         measured_seconds: measured,
         events,
         events_total,
+        events_published: live.published.load(Ordering::Relaxed),
         deliveries_per_second: events as f64 / measured,
         bytes,
         bytes_per_second: bytes as f64 / measured,
@@ -230,6 +282,101 @@ async fn measure(args: &BenchArgs) -> Result<Report, String> {
         errors,
         disconnects: live.disconnects.load(Ordering::Relaxed),
     })
+}
+
+/// After publishing stops, waits (up to two seconds) until every held connection has
+/// received every published event, so the totals can be compared.
+async fn drain_in_flight(live: &Live) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        let expected = live.published.load(Ordering::Relaxed) * live.held.load(Ordering::Relaxed);
+        if live.events.load(Ordering::Relaxed) >= expected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A progress bar on a terminal (indicatif draws nothing when stderr is not one).
+fn progress_bar(total: Duration) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total.as_millis() as u64);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:30} {elapsed}/{duration} {msg}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Waits `span`, updating the progress bar with connections held and events received.
+async fn watch_progress(bar: &indicatif::ProgressBar, live: &Live, span: Duration) {
+    let end = Instant::now() + span;
+    let mut last_events = live.events.load(Ordering::Relaxed);
+    let mut last_time = Instant::now();
+    while Instant::now() < end {
+        tokio::time::sleep(
+            Duration::from_millis(250).min(end.saturating_duration_since(Instant::now())),
+        )
+        .await;
+        let events = live.events.load(Ordering::Relaxed);
+        let rate = (events - last_events) as f64 / last_time.elapsed().as_secs_f64().max(1e-9);
+        (last_events, last_time) = (events, Instant::now());
+        bar.inc(250);
+        bar.set_message(format!(
+            "{} streams, {events} events, {rate:.0}/s",
+            live.held.load(Ordering::Relaxed)
+        ));
+    }
+}
+
+/// Publishes `rate` events per second as NDJSON batches every 10 ms until stopped; each
+/// event's data is its send time in ns padded to `size` bytes.
+async fn publish(
+    server: String,
+    namespace: String,
+    rate: u64,
+    size: usize,
+    token: Option<String>,
+    live: Arc<Live>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let url = format!("{server}/publish");
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let mut sent = 0u64;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return Ok(()),
+        }
+        let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
+        if due <= sent {
+            continue;
+        }
+        let now_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let data = format!("{now_ns:<size$}");
+        let line = serde_json::json!({ "namespace": namespace, "data": data }).to_string();
+        let batch: String = (sent..due).map(|_| format!("{line}\n")).collect();
+        let mut request = client
+            .post(&url)
+            .header("content-type", "application/x-ndjson")
+            .body(batch);
+        if let Some(token) = &token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("{url} answered {}", response.status()));
+        }
+        live.published.fetch_add(due - sent, Ordering::Relaxed);
+        sent = due;
+    }
 }
 
 fn micros_to_ms(micros: u64) -> f64 {
@@ -435,6 +582,9 @@ fn print_report(report: &Report) {
             l.p50, l.p90, l.p99, l.p999, l.max, l.samples
         ),
         None => println!("latency:      n/a (event data carries no send timestamps)"),
+    }
+    if report.events_published > 0 {
+        println!("published:    {} events", report.events_published);
     }
     println!("disconnects:  {}", report.disconnects);
     if report.errors.is_empty() {

@@ -132,3 +132,60 @@ fn bench_against_a_non_sse_url_reports_the_reason() {
     let errors = report["errors"].as_object().unwrap();
     assert!(errors.keys().any(|k| k.starts_with("connect")), "{report}");
 }
+
+#[test]
+fn bench_publishing_mode_receives_every_published_event_on_every_connection() {
+    let server = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_ssectl"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut server = server;
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    let output = Command::new(env!("CARGO_BIN_EXE_ssectl"))
+        .args([
+            "bench",
+            "--server",
+            &base,
+            "--connections",
+            "3",
+            "--publish-rate",
+            "200",
+            "--size",
+            "100",
+        ])
+        .args(["--duration", "2s", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let published = report["events_published"].as_u64().unwrap();
+    assert!(published > 0, "{report}");
+    assert_eq!(
+        report["events_total"].as_u64().unwrap(),
+        published * 3,
+        "{report}"
+    );
+    assert_eq!(
+        report["latency_ms"]["samples"].as_u64().unwrap(),
+        published * 3
+    );
+    assert_eq!(report["errors"], serde_json::json!({}));
+    assert!(report["bytes"].as_u64().unwrap() > 0);
+}
