@@ -1,45 +1,20 @@
 //! `ssectl bench` against a live `ssectl serve`: its JSON report must add up.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{serve, ssectl};
+
 const DEADLINE: Duration = Duration::from_secs(60);
-
-/// Kills the child process when the test ends, even by panicking.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_counts_every_delivery_and_reports_json() {
     const CONNECTIONS: u64 = 5;
     const EVENTS: u64 = 40;
-    let mut server = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_ssectl"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
-
-    let bench = Command::new(env!("CARGO_BIN_EXE_ssectl"))
+    let server = serve(&[]);
+    let base = server.base.clone();
+    let bench = ssectl()
         .args([
             "bench",
             "--server",
@@ -51,27 +26,16 @@ async fn bench_counts_every_delivery_and_reports_json() {
             "--json",
         ])
         .args(["--connections", &CONNECTIONS.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
 
     // Publish once every bench connection is subscribed, in one batch request.
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let deadline = Instant::now() + DEADLINE;
-    loop {
-        let status: serde_json::Value = client
-            .get(format!("{base}/admin/status.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if status["subscribers"] == CONNECTIONS {
-            break;
-        }
-        assert!(Instant::now() < deadline, "bench never connected: {status}");
+    while common::subscribers(&base) < CONNECTIONS {
+        assert!(Instant::now() < deadline, "bench never connected");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let send_ns = std::time::SystemTime::now()
@@ -90,11 +54,9 @@ async fn bench_counts_every_delivery_and_reports_json() {
         .unwrap();
     assert_eq!(reply.status(), 202);
 
-    let output = tokio::task::spawn_blocking(move || bench.wait_with_output())
+    let output = tokio::task::spawn_blocking(move || common::wait_with_deadline(bench))
         .await
-        .unwrap()
         .unwrap();
-    drop(server);
     assert!(
         output.status.success(),
         "{}",
@@ -112,63 +74,22 @@ async fn bench_counts_every_delivery_and_reports_json() {
 }
 
 #[test]
-fn bench_against_a_non_sse_url_reports_the_reason() {
-    let output = Command::new(env!("CARGO_BIN_EXE_ssectl"))
-        .args([
-            "bench",
-            "--url",
-            "http://127.0.0.1:1/nothing",
-            "--connections",
-            "2",
-            "--duration",
-            "0s",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(report["connections_held"], 0);
-    let errors = report["errors"].as_object().unwrap();
-    assert!(errors.keys().any(|k| k.starts_with("connect")), "{report}");
-}
-
-#[test]
 fn bench_publishing_mode_receives_every_published_event_on_every_connection() {
-    let server = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_ssectl"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut server = server;
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
-    let output = Command::new(env!("CARGO_BIN_EXE_ssectl"))
-        .args([
-            "bench",
-            "--server",
-            &base,
-            "--connections",
-            "3",
-            "--publish-rate",
-            "200",
-            "--size",
-            "100",
-        ])
-        .args(["--duration", "2s", "--json"])
-        .output()
-        .unwrap();
+    let server = serve(&[]);
+    let output = common::run(&[
+        "bench",
+        "--server",
+        &server.base,
+        "--connections",
+        "3",
+        "--publish-rate",
+        "200",
+        "--size",
+        "100",
+        "--duration",
+        "2s",
+        "--json",
+    ]);
     assert!(
         output.status.success(),
         "{}",
@@ -188,4 +109,23 @@ fn bench_publishing_mode_receives_every_published_event_on_every_connection() {
     );
     assert_eq!(report["errors"], serde_json::json!({}));
     assert!(report["bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn bench_against_a_non_sse_url_reports_the_reason() {
+    let output = common::run(&[
+        "bench",
+        "--url",
+        "http://127.0.0.1:1/nothing",
+        "--connections",
+        "2",
+        "--duration",
+        "0s",
+        "--json",
+    ]);
+    assert!(output.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["connections_held"], 0);
+    let errors = report["errors"].as_object().unwrap();
+    assert!(errors.keys().any(|k| k.starts_with("connect")), "{report}");
 }

@@ -35,37 +35,22 @@ impl Collector for Snapshot {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         for (name, help, value) in &self.metrics {
             match *value {
-                Value::Counter(v) => {
-                    let metric = ConstCounter::new(v);
-                    metric.encode(encoder.encode_descriptor(
-                        name,
-                        help,
-                        None,
-                        metric.metric_type(),
-                    )?)?;
-                }
-                Value::Gauge(v) => {
-                    let metric = ConstGauge::new(v);
-                    metric.encode(encoder.encode_descriptor(
-                        name,
-                        help,
-                        None,
-                        metric.metric_type(),
-                    )?)?;
-                }
-                Value::GaugeF64(v) => {
-                    let metric = ConstGauge::new(v);
-                    metric.encode(encoder.encode_descriptor(
-                        name,
-                        help,
-                        None,
-                        metric.metric_type(),
-                    )?)?;
-                }
+                Value::Counter(v) => encode_one(&mut encoder, name, help, &ConstCounter::new(v))?,
+                Value::Gauge(v) => encode_one(&mut encoder, name, help, &ConstGauge::new(v))?,
+                Value::GaugeF64(v) => encode_one(&mut encoder, name, help, &ConstGauge::new(v))?,
             }
         }
         Ok(())
     }
+}
+
+fn encode_one(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    metric: &impl EncodeMetric,
+) -> Result<(), std::fmt::Error> {
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
 }
 
 fn snapshot(shared: &Shared) -> Snapshot {
