@@ -25,6 +25,7 @@
 //! assert_eq!(seen[0].data, "7");
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The default bound on one event: 16 MiB.
@@ -42,9 +43,14 @@ pub struct Decoder {
     skip_next_lf: bool,
     /// No line has been processed yet, so a BOM may still need stripping.
     at_stream_start: bool,
-    data: String,
-    event_type: String,
-    last_event_id_buffer: String,
+    /// Raw bytes of the data lines so far, each followed by LF. Kept as bytes and decoded
+    /// once per event: an invalid UTF-8 sequence cannot span a line break, so decoding the
+    /// joined lines equals decoding each line.
+    data: Vec<u8>,
+    event_type: Vec<u8>,
+    last_event_id_buffer: Vec<u8>,
+    /// The bytes `last_event_id` was decoded from, to decode only when the id changes.
+    last_event_id_raw: Vec<u8>,
     last_event_id: String,
     retry: Option<u64>,
     max_event_size: usize,
@@ -97,9 +103,10 @@ impl Decoder {
             pending_line: Vec::new(),
             skip_next_lf: false,
             at_stream_start: true,
-            data: String::new(),
-            event_type: String::new(),
-            last_event_id_buffer: String::new(),
+            data: Vec::new(),
+            event_type: Vec::new(),
+            last_event_id_buffer: Vec::new(),
+            last_event_id_raw: Vec::new(),
             last_event_id: String::new(),
             retry: None,
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
@@ -115,7 +122,8 @@ impl Decoder {
     /// Starts with the last event ID carried over from an earlier connection.
     pub fn with_last_event_id(mut self, id: impl Into<String>) -> Decoder {
         let id = id.into();
-        self.last_event_id_buffer.clone_from(&id);
+        self.last_event_id_buffer = id.clone().into_bytes();
+        self.last_event_id_raw = id.clone().into_bytes();
         self.last_event_id = id;
         self
     }
@@ -139,7 +147,8 @@ impl Decoder {
         self.at_stream_start = true;
         self.data.clear();
         self.event_type.clear();
-        self.last_event_id_buffer.clone_from(&self.last_event_id);
+        self.last_event_id_buffer
+            .clone_from(&self.last_event_id_raw);
     }
 
     /// Feeds the next bytes of the stream, calling `on_event` for each dispatched event.
@@ -228,17 +237,16 @@ impl Decoder {
         };
         match field {
             b"data" => {
-                self.data.push_str(&String::from_utf8_lossy(value));
-                self.data.push('\n');
+                self.data.extend_from_slice(value);
+                self.data.push(b'\n');
             }
             b"event" => {
                 self.event_type.clear();
-                self.event_type.push_str(&String::from_utf8_lossy(value));
+                self.event_type.extend_from_slice(value);
             }
             b"id" if !value.contains(&0) => {
                 self.last_event_id_buffer.clear();
-                self.last_event_id_buffer
-                    .push_str(&String::from_utf8_lossy(value));
+                self.last_event_id_buffer.extend_from_slice(value);
             }
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 // All ASCII digits, so the text is valid; only overflow can fail, and a
@@ -252,26 +260,40 @@ impl Decoder {
     }
 
     fn dispatch(&mut self, on_event: &mut impl FnMut(EventRef<'_>)) {
-        if self.last_event_id != self.last_event_id_buffer {
-            self.last_event_id.clone_from(&self.last_event_id_buffer);
+        if self.last_event_id_raw != self.last_event_id_buffer {
+            self.last_event_id_raw
+                .clone_from(&self.last_event_id_buffer);
+            self.last_event_id.clear();
+            self.last_event_id
+                .push_str(&utf8_lossy(&self.last_event_id_raw));
         }
         if self.data.is_empty() {
             self.event_type.clear();
             return;
         }
-        let data = self.data.strip_suffix('\n').unwrap_or(&self.data);
+        let data = self.data.strip_suffix(b"\n").unwrap_or(&self.data);
+        let data = utf8_lossy(data);
         let event_type = if self.event_type.is_empty() {
-            "message"
+            Cow::Borrowed("message")
         } else {
-            &self.event_type
+            utf8_lossy(&self.event_type)
         };
         on_event(EventRef {
-            event_type,
-            data,
+            event_type: &event_type,
+            data: &data,
             last_event_id: &self.last_event_id,
         });
         self.data.clear();
         self.event_type.clear();
+    }
+}
+
+/// `bytes` decoded as UTF-8, with U+FFFD for invalid sequences: borrowed in the common
+/// case of valid input (fast validation, no copy), owned only when something was replaced.
+fn utf8_lossy(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 
