@@ -29,8 +29,8 @@ pub struct PublishArgs {
     #[arg(long)]
     json: bool,
 
-    /// NAMESPACE [EVENT] DATA: where to publish, the event type (optional), and the data
-    /// (`-` reads it from standard input).
+    /// Where to publish, then optionally the event type, then the data (`-` reads it from
+    /// standard input).
     #[arg(value_name = "NAMESPACE [EVENT] DATA", num_args = 2..=3, required = true)]
     words: Vec<String>,
 }
