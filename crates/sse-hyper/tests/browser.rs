@@ -173,16 +173,9 @@ async fn browser_receives_named_events_reconnects_and_resumes_without_loss() {
         ("/pets/cats/persian", "new-cat", "Snowball"),
         ("/pets/dogs", "new-dog", "Beagle"),
     ] {
-        let url = first.url(&format!("{namespace}?event={kind}").replacen('/', "/publish/", 1));
-        let reply: serde_json::Value = client()
-            .post(url)
-            .body(data)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let reply = first
+            .publish(&format!("/publish{namespace}?event={kind}"), data)
+            .await;
         if namespace.starts_with("/pets/") {
             expected.push((
                 kind.to_owned(),
@@ -214,15 +207,9 @@ async fn browser_receives_named_events_reconnects_and_resumes_without_loss() {
             r["opens"] == 2 && log_len(r) == 5
         })
         .await;
-    let reply: serde_json::Value = client()
-        .post(second.url("/publish/pets?event=new-dog"))
-        .body("Live again")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = second
+        .publish("/publish/pets?event=new-dog", "Live again")
+        .await;
     expected.push((
         "new-dog".into(),
         "Live again".into(),
@@ -256,11 +243,7 @@ async fn admin_page_renders_and_shows_a_live_connection() {
         .unwrap();
     assert_eq!(stream.status(), 200);
     let hub = server.hub.clone();
-    common::wait_until("the stream to register", || {
-        let hub = hub.clone();
-        async move { hub.stats().subscribers == 1 }
-    })
-    .await;
+    server.wait_for_subscribers(1).await;
     hub.publish(
         &Namespace::parse("/pets/dogs").unwrap(),
         Event::new("Corgi"),

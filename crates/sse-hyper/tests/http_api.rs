@@ -27,27 +27,6 @@ async fn raw_request(addr: std::net::SocketAddr, request: &str) -> String {
     String::from_utf8_lossy(&response).into_owned()
 }
 
-async fn publish(server: &TestServer, path: &str, body: &str) -> serde_json::Value {
-    let response = client()
-        .post(server.url(path))
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202, "publish to {path}");
-    response.json().await.unwrap()
-}
-
-/// Waits until the hub has `n` subscribers, so a following publish is not missed.
-async fn wait_for_subscribers(server: &TestServer, n: u64) {
-    let hub = server.hub.clone();
-    wait_until("subscribers", || {
-        let hub = hub.clone();
-        async move { hub.stats().subscribers >= n }
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn subscribe_response_has_the_contract_headers_and_flushes_a_comment_at_once() {
     let server = TestServer::start(Server::builder()).await;
@@ -75,19 +54,20 @@ async fn publish_to_child_reaches_parent_subscriber_and_never_a_sibling_prefix()
     let mut pets = EventReader::open(client().get(server.url("/subscribe/pets"))).await;
     let mut root = EventReader::open(client().get(server.url("/subscribe"))).await;
     let mut sitters = EventReader::open(client().get(server.url("/subscribe/petsitters/"))).await;
-    wait_for_subscribers(&server, 3).await;
+    server.wait_for_subscribers(3).await;
 
-    let reply = publish(&server, "/publish/petsitters?event=hired", "Alex").await;
+    let reply = server
+        .publish("/publish/petsitters?event=hired", "Alex")
+        .await;
     assert_eq!(reply["subscribers"], 2);
-    let reply = publish(&server, "/publish/pets/dogs?event=new-dog", "Corgi").await;
+    let reply = server
+        .publish("/publish/pets/dogs?event=new-dog", "Corgi")
+        .await;
     assert_eq!(reply["namespace"], "/pets/dogs");
     assert_eq!(reply["subscribers"], 2);
-    publish(
-        &server,
-        "/publish/pets/cats/persian?event=new-cat",
-        "Snowball",
-    )
-    .await;
+    server
+        .publish("/publish/pets/cats/persian?event=new-cat", "Snowball")
+        .await;
 
     let got = pets.take(2).await;
     assert_eq!(
@@ -102,19 +82,19 @@ async fn publish_to_child_reaches_parent_subscriber_and_never_a_sibling_prefix()
     let got = sitters.take(1).await;
     assert_eq!(got[0].data, "Alex");
     // /petsitters sees nothing more: the next event it gets is the one published now.
-    publish(&server, "/publish/petsitters", "second").await;
+    server.publish("/publish/petsitters", "second").await;
     assert_eq!(sitters.take(1).await[0].data, "second");
 }
 
 #[tokio::test]
 async fn publish_reply_carries_the_assigned_id_and_ids_increase() {
     let server = TestServer::start(Server::builder()).await;
-    let first = publish(&server, "/publish/a", "1").await;
-    let second = publish(&server, "/publish/a", "2").await;
+    let first = server.publish("/publish/a", "1").await;
+    let second = server.publish("/publish/a", "2").await;
     let first: u64 = first["id"].as_str().unwrap().parse().unwrap();
     let second: u64 = second["id"].as_str().unwrap().parse().unwrap();
     assert!(second > first);
-    let custom = publish(&server, "/publish/a?id=order-17", "3").await;
+    let custom = server.publish("/publish/a?id=order-17", "3").await;
     assert_eq!(custom["id"], "order-17");
     assert_eq!(custom["subscribers"], 0);
 }
@@ -129,7 +109,7 @@ async fn tricky_data_round_trips_through_an_independent_client() {
         .await
         .unwrap();
     let mut events = response.bytes_stream().eventsource();
-    wait_for_subscribers(&server, 1).await;
+    server.wait_for_subscribers(1).await;
     let cases = [
         ("line\nfeed", "line\nfeed"),
         ("carriage\rreturn", "carriage\nreturn"),
@@ -165,7 +145,7 @@ async fn tricky_data_round_trips_through_an_independent_client() {
 async fn json_publish_sends_non_string_data_as_compact_json() {
     let server = TestServer::start(Server::builder()).await;
     let mut reader = EventReader::open(client().get(server.url("/subscribe/j"))).await;
-    wait_for_subscribers(&server, 1).await;
+    server.wait_for_subscribers(1).await;
     let response = client()
         .post(server.url("/publish/j"))
         .json(&serde_json::json!({"event": "obj", "data": {"name": "Corgi", "legs": 4}, "id": "x1", "retry": 2000}))
@@ -487,11 +467,11 @@ async fn one_stream_for_several_namespaces_gets_each_event_once() {
     let server = TestServer::start(Server::builder()).await;
     let url = server.url("/subscribe?ns=/a&ns=/a/b&ns=/c/d");
     let mut reader = EventReader::open(client().get(url)).await;
-    wait_for_subscribers(&server, 1).await;
-    publish(&server, "/publish/a/b/x", "1").await;
-    publish(&server, "/publish/c", "not subscribed").await;
-    publish(&server, "/publish/c/d/e", "2").await;
-    publish(&server, "/publish/a", "3").await;
+    server.wait_for_subscribers(1).await;
+    server.publish("/publish/a/b/x", "1").await;
+    server.publish("/publish/c", "not subscribed").await;
+    server.publish("/publish/c/d/e", "2").await;
+    server.publish("/publish/a", "3").await;
     let data: Vec<String> = reader.take(3).await.into_iter().map(|e| e.data).collect();
     assert_eq!(data, ["1", "2", "3"]);
     let status: serde_json::Value = client()
@@ -536,7 +516,7 @@ async fn more_than_64_namespaces_in_one_stream_is_refused() {
 async fn batch_publish_reports_count_and_ids_and_delivers_in_order() {
     let server = TestServer::start(Server::builder()).await;
     let mut reader = EventReader::open(client().get(server.url("/subscribe/b"))).await;
-    wait_for_subscribers(&server, 1).await;
+    server.wait_for_subscribers(1).await;
     let body = "{\"namespace\":\"/b/1\",\"data\":\"one\",\"event\":\"e\"}\n\
                 {\"namespace\":\"/other\",\"data\":\"elsewhere\"}\n\
                 {\"namespace\":\"/b\",\"data\":{\"n\":2},\"id\":\"custom\"}\n";
@@ -586,26 +566,26 @@ async fn a_bad_line_rejects_the_whole_batch() {
 #[tokio::test]
 async fn last_event_id_header_replays_what_was_missed_then_goes_live() {
     let server = TestServer::start(Server::builder()).await;
-    let first = publish(&server, "/publish/r", "1").await;
-    publish(&server, "/publish/r/x", "2").await;
-    publish(&server, "/publish/elsewhere", "no").await;
-    publish(&server, "/publish/r", "3").await;
+    let first = server.publish("/publish/r", "1").await;
+    server.publish("/publish/r/x", "2").await;
+    server.publish("/publish/elsewhere", "no").await;
+    server.publish("/publish/r", "3").await;
     let request = client()
         .get(server.url("/subscribe/r"))
         .header("last-event-id", first["id"].as_str().unwrap());
     let mut reader = EventReader::open(request).await;
     let replayed: Vec<String> = reader.take(2).await.into_iter().map(|e| e.data).collect();
     assert_eq!(replayed, ["2", "3"]);
-    publish(&server, "/publish/r", "4").await;
+    server.publish("/publish/r", "4").await;
     assert_eq!(reader.take(1).await[0].data, "4");
 }
 
 #[tokio::test]
 async fn last_event_id_query_works_for_a_first_connection_and_the_header_wins() {
     let server = TestServer::start(Server::builder()).await;
-    let first = publish(&server, "/publish/q", "1").await;
-    let second = publish(&server, "/publish/q", "2").await;
-    publish(&server, "/publish/q", "3").await;
+    let first = server.publish("/publish/q", "1").await;
+    let second = server.publish("/publish/q", "2").await;
+    server.publish("/publish/q", "3").await;
     let url = server.url(&format!(
         "/subscribe/q?lastEventId={}",
         first["id"].as_str().unwrap()
@@ -623,9 +603,9 @@ async fn last_event_id_query_works_for_a_first_connection_and_the_header_wins() 
 #[tokio::test]
 async fn an_id_older_than_the_history_gets_an_sse_gap_event_first() {
     let server = TestServer::start(Server::builder().history_capacity(2)).await;
-    let first = publish(&server, "/publish/g", "1").await;
+    let first = server.publish("/publish/g", "1").await;
     for data in ["2", "3", "4"] {
-        publish(&server, "/publish/g", data).await;
+        server.publish("/publish/g", data).await;
     }
     let request = client()
         .get(server.url("/subscribe/g"))
@@ -652,7 +632,7 @@ async fn an_id_older_than_the_history_gets_an_sse_gap_event_first() {
 async fn reconnecting_with_last_event_id_during_publishing_loses_and_repeats_nothing() {
     const TOTAL: usize = 300;
     let server = TestServer::start(Server::builder()).await;
-    let start = publish(&server, "/publish/live", "start").await;
+    let start = server.publish("/publish/live", "start").await;
     let publisher = {
         let url = server.url("/publish/live/feed");
         tokio::spawn(async move {
@@ -693,7 +673,7 @@ async fn a_slow_subscriber_is_cut_off_while_a_fast_one_keeps_every_event() {
         .await
         .unwrap();
     let mut fast = EventReader::open(client().get(server.url("/subscribe/feed"))).await;
-    wait_for_subscribers(&server, 2).await;
+    server.wait_for_subscribers(2).await;
 
     // Publish large events, keeping the fast reader within a few events of the publisher,
     // until the slow one has been cut off.
@@ -827,7 +807,7 @@ async fn http2_with_prior_knowledge_streams_events() {
         .unwrap();
     let mut reader = EventReader::open(h2.get(server.url("/subscribe/h2"))).await;
     assert_eq!(reader.version, reqwest::Version::HTTP_2);
-    wait_for_subscribers(&server, 1).await;
+    server.wait_for_subscribers(1).await;
     let response = h2
         .post(server.url("/publish/h2/x?event=over-h2"))
         .body("hello")
@@ -857,7 +837,7 @@ async fn graceful_shutdown_fails_health_checks_ends_streams_and_returns() {
         "ok\n"
     );
     let mut reader = EventReader::open(client().get(server.url("/subscribe/s"))).await;
-    wait_for_subscribers(&server, 1).await;
+    server.wait_for_subscribers(1).await;
     server.hub.publish(&ns("/s"), Event::new("before")).unwrap();
     assert_eq!(reader.take(1).await[0].data, "before");
 
@@ -892,8 +872,8 @@ async fn admin_status_keeps_the_classic_field_names() {
             .header("user-agent", "status-test/1.0"),
     )
     .await;
-    wait_for_subscribers(&server, 1).await;
-    publish(&server, "/publish/pets/dogs", "Corgi").await;
+    server.wait_for_subscribers(1).await;
+    server.publish("/publish/pets/dogs", "Corgi").await;
     let status: serde_json::Value = client()
         .get(server.url("/admin/status.json"))
         .send()
@@ -972,8 +952,8 @@ async fn admin_and_metrics_can_be_switched_off() {
 async fn metrics_are_prometheus_text_with_units_in_names() {
     let server = TestServer::start(Server::builder()).await;
     let _reader = EventReader::open(client().get(server.url("/subscribe/m"))).await;
-    wait_for_subscribers(&server, 1).await;
-    publish(&server, "/publish/m", "x").await;
+    server.wait_for_subscribers(1).await;
+    server.publish("/publish/m", "x").await;
     let response = client().get(server.url("/metrics")).send().await.unwrap();
     assert!(response.headers()["content-type"]
         .to_str()
@@ -1005,7 +985,7 @@ async fn service_mounts_under_a_path_prefix() {
         .unwrap();
     assert_eq!(error_body(response).await.0, 404);
     let mut reader = EventReader::open(client().get(server.url("/events/subscribe/a"))).await;
-    wait_for_subscribers(&server, 1).await;
+    server.wait_for_subscribers(1).await;
     let response = client()
         .post(server.url("/events/publish/a"))
         .body("prefixed")

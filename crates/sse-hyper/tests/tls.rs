@@ -86,12 +86,7 @@ async fn https_negotiates_http2_and_streams_events() {
         .into_data()
         .unwrap();
     assert!(first.starts_with(b":"));
-    let hub = server.hub.clone();
-    common::wait_until("the subscription", || {
-        let hub = hub.clone();
-        async move { hub.stats().subscribers == 1 }
-    })
-    .await;
+    server.wait_for_subscribers(1).await;
     server
         .hub
         .publish(

@@ -53,6 +53,30 @@ impl TestServer {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// Publishes `body` with `POST {path}` (a path such as `/publish/pets?event=x`),
+    /// asserts 202, and returns the JSON reply.
+    pub async fn publish(&self, path: &str, body: &str) -> serde_json::Value {
+        let response = within(
+            "publish",
+            client().post(self.url(path)).body(body.to_owned()).send(),
+        )
+        .await
+        .expect("publish request");
+        assert_eq!(response.status(), 202, "publish to {path}");
+        response.json().await.expect("JSON reply")
+    }
+
+    /// Waits until the hub has at least `n` subscribers, so a following publish reaches
+    /// them.
+    pub async fn wait_for_subscribers(&self, n: u64) {
+        let hub = self.hub.clone();
+        wait_until("subscribers", || {
+            let hub = hub.clone();
+            async move { hub.stats().subscribers >= n }
+        })
+        .await;
+    }
+
     /// Starts graceful shutdown without waiting for it.
     pub fn begin_shutdown(&mut self) {
         if let Some(tx) = self.shutdown.take() {
