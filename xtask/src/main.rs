@@ -2,9 +2,10 @@
 //!
 //! - `cargo xtask test`: installs what the tests need when it is missing (Chromium, from
 //!   Debian's packages, for the browser tests) and runs the whole test suite.
-//! - `cargo xtask bench [--quick] [FILTER]`: builds in release mode and runs the criterion
-//!   benchmarks of the `benches` package. `--quick` measures each benchmark briefly, to
-//!   check that they still run rather than to produce numbers worth quoting.
+//! - `cargo xtask bench [--quick] [--no-criterion]`: the benchmark report (criterion
+//!   benches and end-to-end scenarios) in `target/bench-report/`; see `bench.rs`.
+
+mod bench;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
-        Some("bench") => bench(&args[1..]),
+        Some("bench") => bench::bench(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print_help();
             Ok(())
@@ -35,7 +36,7 @@ fn print_help() {
         "cargo xtask <task>\n\n\
          tasks:\n  \
          test [ARGS]                install test prerequisites if missing, then cargo test --workspace [ARGS]\n  \
-         bench [--quick] [FILTER]   run the criterion benchmarks (release build)\n"
+         bench [--quick] [--no-criterion]   benchmark report in target/bench-report/\n"
     );
 }
 
@@ -73,34 +74,13 @@ fn install_missing_packages() -> Result<(), String> {
     run(install, "apt-get install")
 }
 
-fn bench(args: &[String]) -> Result<(), String> {
-    let quick = args.iter().any(|a| a == "--quick");
-    let filter = args.iter().find(|a| !a.starts_with("--"));
-    let mut command = cargo();
-    command.args(["bench", "--package", "benches", "--"]);
-    if quick {
-        command.args([
-            "--warm-up-time",
-            "0.2",
-            "--measurement-time",
-            "0.5",
-            "--sample-size",
-            "10",
-        ]);
-    }
-    if let Some(filter) = filter {
-        command.arg(filter);
-    }
-    run(command, "cargo bench")
-}
-
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command.current_dir(workspace_root());
     command
 }
 
-fn run(mut command: Command, what: &str) -> Result<(), String> {
+pub(crate) fn run(mut command: Command, what: &str) -> Result<(), String> {
     let status = command
         .status()
         .map_err(|e| format!("could not run {what}: {e}"))?;
@@ -111,7 +91,7 @@ fn run(mut command: Command, what: &str) -> Result<(), String> {
     }
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     manifest_dir
         .parent()
