@@ -72,16 +72,9 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     let plan = Plan::new(quick);
     let root = workspace_root();
     let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "-p",
-        "sse-cli",
-        "-p",
-        "examples",
-        "--example",
-        "firehose",
-    ]);
+    // Name both targets: `--example` alone would narrow the build to the example.
+    build.args(["build", "--release", "-p", "sse-cli", "--bin", "ssectl"]);
+    build.args(["-p", "examples", "--example", "firehose"]);
     run(build, "cargo build --release")?;
     if criterion {
         let mut bench = cargo();
