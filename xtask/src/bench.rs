@@ -258,9 +258,10 @@ fn firehose(tools: &Tools, rate: u64, delay_secs: u64) -> Result<ServerProcess, 
     ServerProcess::start(command)
 }
 
-fn fanout(tools: &Tools, plan: &Plan, subscribers: u64) -> Result<Value, String> {
-    eprintln!("xtask: fan-out to {subscribers} subscribers");
-    let server = firehose(tools, 0, 1)?;
+/// The firehose at `rate` (0: as fast as the hub accepts) to `subscribers` streams, read by
+/// `ssectl bench`.
+fn firehose_run(tools: &Tools, plan: &Plan, rate: u64, subscribers: u64) -> Result<Value, String> {
+    let server = firehose(tools, rate, 1)?;
     let mut args = strings(&[
         "--server",
         &server.base,
@@ -271,7 +272,12 @@ fn fanout(tools: &Tools, plan: &Plan, subscribers: u64) -> Result<Value, String>
     ]);
     args.extend(["--connections".into(), subscribers.to_string()]);
     let report = ssectl_bench(tools, &args)?;
-    Ok(json!({ "subscribers": subscribers, "bench": report }))
+    Ok(json!({ "rate": rate, "subscribers": subscribers, "bench": report }))
+}
+
+fn fanout(tools: &Tools, plan: &Plan, subscribers: u64) -> Result<Value, String> {
+    eprintln!("xtask: fan-out to {subscribers} subscribers");
+    firehose_run(tools, plan, 0, subscribers)
 }
 
 fn latency(tools: &Tools, plan: &Plan, rate: u64) -> Result<Value, String> {
@@ -279,18 +285,7 @@ fn latency(tools: &Tools, plan: &Plan, rate: u64) -> Result<Value, String> {
         "xtask: latency at {rate} events/s to {} subscribers",
         plan.latency_subscribers
     );
-    let server = firehose(tools, rate, 1)?;
-    let mut args = strings(&[
-        "--server",
-        &server.base,
-        "--warmup",
-        plan.warmup,
-        "--duration",
-        plan.duration,
-    ]);
-    args.extend(["--connections".into(), plan.latency_subscribers.to_string()]);
-    let report = ssectl_bench(tools, &args)?;
-    Ok(json!({ "rate": rate, "subscribers": plan.latency_subscribers, "bench": report }))
+    firehose_run(tools, plan, rate, plan.latency_subscribers)
 }
 
 fn idle(tools: &Tools, plan: &Plan) -> Result<Value, String> {

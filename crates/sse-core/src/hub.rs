@@ -214,7 +214,6 @@ impl Hub {
     /// Never waits for a subscriber. Fails only when a field is invalid (see
     /// [`Event::validate`]), in which case nothing is published and no id is used.
     pub fn publish(&self, namespace: &Namespace, event: Event) -> Result<Published, EventError> {
-        event.validate()?;
         let mut state = self.shared.lock_state();
         let (id, event) = match event.id() {
             Some(id) => (Arc::<str>::from(id), event),
@@ -223,6 +222,7 @@ impl Hub {
                 (Arc::from(id.as_str()), event.with_id(id))
             }
         };
+        // Encoding validates; on error nothing was recorded, so the id is not used up.
         let bytes = event.encode()?.into_bytes();
         state
             .history
