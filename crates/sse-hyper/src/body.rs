@@ -1,11 +1,15 @@
 //! Response bodies: a fixed body, or a live event stream.
 //!
-//! The event stream is the write side of the hot path. Each time hyper polls it, it takes
-//! **every** event queued for the subscriber since the last poll and hands them to hyper
-//! as one frame: a single event's shared bytes as they are (no copy), several events
-//! concatenated into one buffer, so a burst costs one chunk and one write rather than one
-//! per event. When nothing is queued it writes a keepalive comment if the keepalive sweep
-//! marked it due, ends cleanly at shutdown, and otherwise waits for a wake-up.
+//! The event stream decides what a subscriber is written and when. Each time it is polled
+//! it takes **every** event queued for the subscriber since the last poll, so a burst costs
+//! one chunk and one write rather than one per event. When nothing is queued it writes a
+//! keepalive comment if the keepalive sweep marked it due, ends cleanly at shutdown, and
+//! otherwise waits for a wake-up.
+//!
+//! Hyper (HTTP/2, TLS, a service mounted in another application) polls it as an
+//! [`http_body::Body`]: a single event's shared bytes go out as they are, several are
+//! concatenated into one frame. The server's direct HTTP/1.1 path (`connection.rs`) takes
+//! the batch of shared buffers instead and frames it itself.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -52,6 +56,33 @@ impl SseBody {
     pub fn empty() -> SseBody {
         SseBody {
             kind: Kind::Full(None),
+        }
+    }
+
+    /// Whether this is a live event stream (rather than fixed bytes).
+    pub(crate) fn is_event_stream(&self) -> bool {
+        matches!(self.kind, Kind::Stream(_))
+    }
+
+    /// The bytes of a fixed body; empty for an event stream.
+    pub(crate) fn into_full(self) -> Bytes {
+        match self.kind {
+            Kind::Full(bytes) => bytes.unwrap_or_default(),
+            Kind::Stream(_) => Bytes::new(),
+        }
+    }
+
+    /// For an event stream, appends the bytes to write next to `out` (without copying
+    /// them) and gives `true`, or gives `false` once the stream ended; a fixed body gives
+    /// `false` at once.
+    pub(crate) fn poll_stream_into(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<Bytes>,
+    ) -> Poll<bool> {
+        match &mut self.kind {
+            Kind::Stream(stream) => stream.poll_next_into(cx, out),
+            Kind::Full(_) => Poll::Ready(false),
         }
     }
 
@@ -120,12 +151,25 @@ impl Body for SseBody {
 
 impl EventStream {
     fn poll_next_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame<Bytes>>> {
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
+        let polled = self.poll_next_into(cx, &mut batch);
+        let frame = polled.map(|more| more.then(|| Frame::data(concat(&mut batch))));
+        self.batch = batch;
+        frame
+    }
+
+    /// Appends what to write next to `out` (the preamble, every queued event, or a
+    /// keepalive) and gives `true`; gives `false` once the stream has ended.
+    fn poll_next_into(&mut self, cx: &mut Context<'_>, out: &mut Vec<Bytes>) -> Poll<bool> {
         if self.ended {
-            return Poll::Ready(None);
+            return Poll::Ready(false);
         }
         if let Some(preamble) = self.preamble.take() {
             self.guard.entry.mark_wrote(0);
-            return Poll::Ready(Some(self.frame(preamble)));
+            self.count_sent(preamble.len());
+            out.push(preamble);
+            return Poll::Ready(true);
         }
         // Register for keepalive and shutdown wake-ups before looking at the flags, so a
         // wake-up between the look and the registration cannot be lost.
@@ -133,8 +177,8 @@ impl EventStream {
         if self.streams.is_ending() {
             return self.end("the server is shutting down");
         }
-        self.batch.clear();
-        match self.subscription.poll_recv_many(cx, &mut self.batch) {
+        let before = out.len();
+        match self.subscription.poll_recv_many(cx, out) {
             Poll::Ready(0) => {
                 let reason = self
                     .subscription
@@ -144,31 +188,31 @@ impl EventStream {
             }
             Poll::Ready(count) => {
                 self.guard.entry.mark_wrote(count);
-                let bytes = concat(&mut self.batch);
-                Poll::Ready(Some(self.frame(bytes)))
+                self.count_sent(out[before..].iter().map(Bytes::len).sum());
+                Poll::Ready(true)
             }
             Poll::Pending => {
                 if self.guard.entry.take_keepalive_due() {
                     self.streams.keepalives_sent.fetch_add(1, Ordering::Relaxed);
-                    let keepalive = self.keepalive.clone();
-                    return Poll::Ready(Some(self.frame(keepalive)));
+                    self.count_sent(self.keepalive.len());
+                    out.push(self.keepalive.clone());
+                    return Poll::Ready(true);
                 }
                 Poll::Pending
             }
         }
     }
 
-    fn frame(&self, bytes: Bytes) -> Frame<Bytes> {
+    fn count_sent(&self, bytes: usize) {
         self.streams
             .bytes_sent
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        Frame::data(bytes)
+            .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
-    fn end(&mut self, reason: &str) -> Poll<Option<Frame<Bytes>>> {
+    fn end(&mut self, reason: &str) -> Poll<bool> {
         tracing::debug!(namespaces = ?self.subscription.namespaces(), reason, "event stream ended");
         self.ended = true;
-        Poll::Ready(None)
+        Poll::Ready(false)
     }
 }
 

@@ -37,6 +37,7 @@
 mod admin;
 mod body;
 mod config;
+mod connection;
 mod error;
 mod metrics;
 mod publish;

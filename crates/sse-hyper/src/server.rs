@@ -6,13 +6,14 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use sse_core::Hub;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 
 use crate::config::{Config, ServerBuilder};
+use crate::connection;
 use crate::service::SseService;
 
 /// An SSE hub served over HTTP.
@@ -140,7 +141,7 @@ impl Server {
                     Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
                 };
                 let connection = builder
-                    .serve_connection(TokioIo::new(stream), service)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                     .into_owned();
                 if let Err(error) = watcher.watch(connection).await {
                     tracing::debug!(%peer, %error, "connection ended with an error");
@@ -148,15 +149,14 @@ impl Server {
             });
             return;
         }
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
-            }
-        });
+        tokio::spawn(connection::serve(
+            stream,
+            peer,
+            service,
+            builder.clone(),
+            graceful.watcher(),
+            self.service.shared().config.header_read_timeout,
+        ));
     }
 
     /// Keeps serving (every answer is now 503 or a health check saying so) for the

@@ -1,0 +1,505 @@
+//! One accepted cleartext connection: event streams over HTTP/1.1 are written straight to
+//! the socket; everything else is served by hyper.
+//!
+//! # Why a direct path
+//!
+//! A hyper HTTP/1 connection keeps an 8–16 KiB read buffer and an 8 KiB header buffer for
+//! its whole life. For a hub holding tens of thousands of mostly idle streams that is most
+//! of the memory per connection, and hyper's per-write dispatch is a third of the CPU time
+//! spent on each write. So the first request on a connection is read here: a complete
+//! `GET` over HTTP/1.1 without a body goes to [`SseService::handle`] like any other request,
+//! and when the answer is an event stream this module writes the head and then each frame
+//! of the [`SseBody`] as one chunk, keeping only the subscription, the socket and a small
+//! write buffer. Any other answer is written here too and the connection continues in
+//! hyper; any other request (a `POST`, HTTP/2's preface, a head too large or not
+//! parseable here) is given to hyper untouched, with the bytes already read replayed
+//! first. The HTTP semantics therefore stay hyper's, apart from the head writing below.
+//!
+//! While a stream is open the socket is also watched for reads, so a client that goes away
+//! ends its subscription at once; bytes a client sends during a stream are discarded.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use bytes::{Buf, Bytes};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, StatusCode, Uri, Version};
+use http_body_util::Empty;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::Watcher;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::body::SseBody;
+use crate::service::SseService;
+
+/// The largest request head read here; a larger one is left to hyper.
+const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// Headers parsed here; a request with more is left to hyper.
+const MAX_HEADERS: usize = 48;
+/// The shared chunk buffer is freed when a burst grew it past this.
+const KEEP_CHUNK_BUFFER_BYTES: usize = 1 << 20;
+/// A batch vector that grew past this many events (a burst) is freed rather than kept.
+const KEEP_BATCH_CAPACITY: usize = 256;
+
+/// Serves one accepted connection until it closes.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    service: SseService,
+    builder: auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    head_timeout: Duration,
+) {
+    let head = match tokio::time::timeout(head_timeout, read_head(&stream)).await {
+        Ok(Ok(head)) => head,
+        Ok(Err(error)) => return tracing::debug!(%peer, %error, "reading the request failed"),
+        Err(_) => return tracing::debug!(%peer, "no request head within the timeout"),
+    };
+    let rest = match head {
+        Head::Direct { request, rest } => match serve_direct(&stream, *request, &service).await {
+            Ok(Next::Close) => return,
+            Ok(Next::Continue) => rest,
+            Err(error) => return tracing::debug!(%peer, %error, "connection ended with an error"),
+        },
+        Head::ToHyper(read) => read,
+    };
+    let io = TokioIo::new(Replayed {
+        prefix: rest,
+        stream,
+    });
+    let connection = builder.serve_connection(io, service).into_owned();
+    if let Err(error) = watcher.watch(connection).await {
+        tracing::debug!(%peer, %error, "connection ended with an error");
+    }
+}
+
+/// What the first read of a connection found.
+enum Head {
+    /// A request this module serves, and any bytes that followed its head.
+    Direct {
+        request: Box<Request<Empty<Bytes>>>,
+        rest: Bytes,
+    },
+    /// Something for hyper: everything read so far, to be replayed.
+    ToHyper(Bytes),
+}
+
+/// What to do with the connection after a request served here.
+enum Next {
+    Close,
+    Continue,
+}
+
+/// Reads until a request head is complete, or until it is clear that hyper should have
+/// the connection.
+async fn read_head(stream: &TcpStream) -> io::Result<Head> {
+    let mut buffer = Vec::with_capacity(1024);
+    loop {
+        stream.readable().await?;
+        let start = buffer.len();
+        buffer.resize(start + 1024.min(MAX_HEAD_BYTES - start), 0);
+        match stream.try_read(&mut buffer[start..]) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "closed before a request head",
+                ))
+            }
+            Ok(read) => buffer.truncate(start + read),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                buffer.truncate(start);
+                continue;
+            }
+            Err(error) => return Err(error),
+        }
+        if !b"GET ".starts_with(&buffer[..buffer.len().min(4)]) {
+            return Ok(Head::ToHyper(Bytes::from(buffer)));
+        }
+        match parse_direct(&buffer) {
+            Parsed::Direct(request, length) => {
+                let rest = Bytes::from(buffer).slice(length..);
+                return Ok(Head::Direct { request, rest });
+            }
+            Parsed::Partial if buffer.len() < MAX_HEAD_BYTES => continue,
+            Parsed::Partial | Parsed::ToHyper => return Ok(Head::ToHyper(Bytes::from(buffer))),
+        }
+    }
+}
+
+enum Parsed {
+    Direct(Box<Request<Empty<Bytes>>>, usize),
+    Partial,
+    ToHyper,
+}
+
+/// Parses a head served here: a `GET` over HTTP/1.1 with no body and no upgrade. Anything
+/// else, well-formed or not, is for hyper (which also writes the `400`s).
+fn parse_direct(bytes: &[u8]) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let length = match parsed.parse(bytes) {
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(_) => return Parsed::ToHyper,
+    };
+    if parsed.method != Some("GET") || parsed.version != Some(1) {
+        return Parsed::ToHyper;
+    }
+    let Some(Ok(uri)) = parsed.path.map(Uri::try_from) else {
+        return Parsed::ToHyper;
+    };
+    let mut request = Request::new(Empty::new());
+    *request.method_mut() = Method::GET;
+    *request.uri_mut() = uri;
+    *request.version_mut() = Version::HTTP_11;
+    let map = request.headers_mut();
+    for header in parsed.headers.iter() {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(header.name.as_bytes()),
+            HeaderValue::from_bytes(header.value),
+        ) else {
+            return Parsed::ToHyper;
+        };
+        map.append(name, value);
+    }
+    let has_body = map.contains_key(header::TRANSFER_ENCODING)
+        || map
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|length| length.as_bytes() != b"0");
+    if has_body || map.contains_key(header::UPGRADE) || map.contains_key(header::EXPECT) {
+        return Parsed::ToHyper;
+    }
+    Parsed::Direct(Box::new(request), length)
+}
+
+/// Answers one request: an event stream is written until it ends; any other answer is
+/// written whole.
+async fn serve_direct(
+    stream: &TcpStream,
+    request: Request<Empty<Bytes>>,
+    service: &SseService,
+) -> io::Result<Next> {
+    let client_closes = wants_close(request.headers());
+    let response = service.handle(request).await;
+    let (parts, body) = response.into_parts();
+    let mut out = Vec::with_capacity(256);
+    if body.is_event_stream() {
+        write_head(
+            &mut out,
+            parts.status,
+            &parts.headers,
+            Length::Chunked,
+            false,
+        );
+        write_all(stream, &out).await?;
+        drop(out);
+        stream_body(stream, body).await?;
+        return Ok(Next::Close);
+    }
+    let bytes = body.into_full();
+    let length = if parts.status == StatusCode::NO_CONTENT || parts.status.is_informational() {
+        Length::None
+    } else {
+        Length::Exact(bytes.len())
+    };
+    let close = client_closes || wants_close(&parts.headers);
+    write_head(&mut out, parts.status, &parts.headers, length, close);
+    out.extend_from_slice(&bytes);
+    write_all(stream, &out).await?;
+    Ok(if close { Next::Close } else { Next::Continue })
+}
+
+fn wants_close(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|value| value.as_bytes().eq_ignore_ascii_case(b"close"))
+}
+
+/// How the body that follows a head is delimited.
+#[derive(Debug, Clone, Copy)]
+enum Length {
+    Chunked,
+    Exact(usize),
+    None,
+}
+
+/// Writes a response head; `close` announces that the connection closes after the body.
+fn write_head(
+    out: &mut Vec<u8>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    length: Length,
+    close: bool,
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        write_header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if !headers.contains_key(header::DATE) {
+        let date = httpdate::fmt_http_date(SystemTime::now());
+        write_header(out, b"date", date.as_bytes());
+    }
+    if close && !headers.contains_key(header::CONNECTION) {
+        write_header(out, b"connection", b"close");
+    }
+    match length {
+        Length::Chunked => write_header(out, b"transfer-encoding", b"chunked"),
+        Length::Exact(bytes) => write_header(out, b"content-length", bytes.to_string().as_bytes()),
+        Length::None => {}
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes an event stream until it ends (then the last chunk is written) or the client
+/// goes away. Everything queued since the last write goes out as one chunk.
+async fn stream_body(stream: &TcpStream, mut body: SseBody) -> io::Result<()> {
+    let mut events = Vec::new();
+    loop {
+        let more = tokio::select! {
+            more = std::future::poll_fn(|cx| body.poll_stream_into(cx, &mut events)) => more,
+            closed = client_gone(stream) => return closed,
+        };
+        if !more {
+            return write_all(stream, b"0\r\n\r\n").await;
+        }
+        if let Some(unwritten) = try_write_chunk(stream, &events)? {
+            write_all(stream, &unwritten).await?;
+        }
+        events.clear();
+        if events.capacity() > KEEP_BATCH_CAPACITY {
+            events = Vec::new();
+        }
+    }
+}
+
+thread_local! {
+    /// Where chunks are assembled. Copying a batch of small events into one buffer costs
+    /// less than handing the kernel one slice per event, and sharing the buffer per
+    /// thread keeps idle connections from each holding one.
+    static CHUNK: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Writes `events` as one chunk as far as the socket takes it without waiting; gives back
+/// what it did not take.
+fn try_write_chunk(stream: &TcpStream, events: &[Bytes]) -> io::Result<Option<Vec<u8>>> {
+    let length: usize = events.iter().map(Bytes::len).sum();
+    if length == 0 {
+        return Ok(None);
+    }
+    CHUNK.with_borrow_mut(|chunk| {
+        chunk.clear();
+        encode_chunk(chunk, length, events);
+        let mut written = 0;
+        let result = loop {
+            match stream.try_write(&chunk[written..]) {
+                Ok(count) => {
+                    written += count;
+                    if written == chunk.len() {
+                        break Ok(None);
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    break Ok(Some(chunk[written..].to_vec()))
+                }
+                Err(error) => break Err(error),
+            }
+        };
+        if chunk.capacity() > KEEP_CHUNK_BUFFER_BYTES {
+            *chunk = Vec::new();
+        }
+        result
+    })
+}
+
+/// Appends the `events`, `length` bytes in all, as one chunk of the chunked coding.
+fn encode_chunk(out: &mut Vec<u8>, length: usize, events: &[Bytes]) {
+    let mut digits = [0u8; 16];
+    let mut start = digits.len();
+    let mut rest = length;
+    loop {
+        start -= 1;
+        digits[start] = b"0123456789abcdef"[rest & 0xf];
+        rest >>= 4;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.reserve(digits.len() - start + length + 4);
+    out.extend_from_slice(&digits[start..]);
+    out.extend_from_slice(b"\r\n");
+    for event in events {
+        out.extend_from_slice(event);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Completes when the client closes its side or the connection fails; anything it sends
+/// meanwhile is read and dropped.
+async fn client_gone(stream: &TcpStream) -> io::Result<()> {
+    loop {
+        stream.readable().await?;
+        let mut discard = [0u8; 256];
+        match stream.try_read(&mut discard) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match stream.try_write(bytes) {
+            Ok(written) => bytes = &bytes[written..],
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                stream.writable().await?;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}
+
+/// The socket with bytes already read from it put back in front, for hyper.
+struct Replayed {
+    prefix: Bytes,
+    stream: TcpStream,
+}
+
+impl AsyncRead for Replayed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let take = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix[..take]);
+            self.prefix.advance(take);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Replayed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_carry_their_length_in_hex() {
+        let events = [
+            Bytes::from_static(b"data: a\n\n"),
+            Bytes::new(),
+            Bytes::from_static(b"data: bcd\n\n"),
+            Bytes::from_static(b"data: e\n\n"),
+        ];
+        let mut out = Vec::new();
+        encode_chunk(&mut out, 29, &events);
+        assert_eq!(out, b"1d\r\ndata: a\n\ndata: bcd\n\ndata: e\n\n\r\n");
+        out.clear();
+        encode_chunk(&mut out, 4096, &[Bytes::from(vec![b'x'; 4096])]);
+        assert!(out.starts_with(b"1000\r\nxx"));
+    }
+
+    #[test]
+    fn only_bodiless_http11_gets_are_served_directly() {
+        let direct = |head: &[u8]| matches!(parse_direct(head), Parsed::Direct(..));
+        assert!(direct(b"GET /subscribe/pets HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(direct(
+            b"GET /subscribe HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(!direct(b"GET /subscribe HTTP/1.0\r\n\r\n"));
+        assert!(!direct(b"POST /publish/pets HTTP/1.1\r\n\r\n"));
+        assert!(!direct(
+            b"GET /subscribe HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+        ));
+        assert!(!direct(
+            b"GET /subscribe HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"
+        ));
+        assert!(!direct(b"GET /subscribe HTTP/1.1\r\nBad Header\r\n\r\n"));
+        assert!(matches!(
+            parse_direct(b"GET /subscribe HTTP/1.1\r\nHost"),
+            Parsed::Partial
+        ));
+    }
+
+    #[test]
+    fn heads_name_the_length_and_the_date() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        let mut out = Vec::new();
+        write_head(&mut out, StatusCode::OK, &headers, Length::Chunked, false);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"));
+        assert!(text.contains("\r\ndate: "));
+        assert!(text.ends_with("transfer-encoding: chunked\r\n\r\n"));
+
+        let mut out = Vec::new();
+        write_head(
+            &mut out,
+            StatusCode::NOT_FOUND,
+            &HeaderMap::new(),
+            Length::Exact(12),
+            true,
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 404 Not Found\r\n"));
+        assert!(text.ends_with("connection: close\r\ncontent-length: 12\r\n\r\n"));
+    }
+}
