@@ -4,13 +4,18 @@
 //! that pair a server process with `ssectl bench` (server pinned to core 0 and client to
 //! core 1 where `taskset` exists and the machine has two cores or more):
 //!
-//! - fan-out: the `firehose` example publishing as fast as the hub accepts to N
-//!   subscribers → deliveries per second against subscriber count;
+//! - fan-out: the `firehose` example publishing to N subscribers → the highest delivery
+//!   rate with no subscriber cut off, against subscriber count. It first publishes as fast
+//!   as the hub accepts; when that outruns the reader and subscribers are cut off for lag,
+//!   it searches for the highest event rate that keeps them all (a few runs, bisecting);
 //! - latency: the firehose at fixed rates to one set of subscribers → publish-to-receive
-//!   percentiles against load;
+//!   percentiles against load; and the same load (deliveries per second) spread over
+//!   fewer or more subscribers, since each subscriber costs the server one write;
 //! - idle connections: `ssectl serve` holding N idle streams with a 1 s keepalive →
 //!   server RSS per connection and CPU;
-//! - HTTP publishing: `ssectl bench --publish-rate` through the batch API.
+//! - HTTP publishing: `ssectl bench --publish-rate` through the batch API at the target
+//!   rate, then at a rate no server takes (the ceiling of batches, and of single-event
+//!   requests, one at a time from one client).
 //!
 //! Writes `target/bench-report/report.md`, `report.json`, `deliveries.svg` and
 //! `latency.svg`. `--quick` runs every scenario briefly and small: it keeps the harness
@@ -29,8 +34,12 @@ use crate::{cargo, run, workspace_root};
 struct Plan {
     quick: bool,
     fanout_subscribers: Vec<u64>,
+    fanout_runs: usize,
     latency_subscribers: u64,
     latency_rates: Vec<u64>,
+    /// Deliveries per second, and the subscriber counts to spread them over.
+    spread_deliveries: u64,
+    spread_subscribers: Vec<u64>,
     idle_connections: u64,
     publish_rate: u64,
     warmup: &'static str,
@@ -43,8 +52,11 @@ impl Plan {
             Plan {
                 quick,
                 fanout_subscribers: vec![10, 100],
+                fanout_runs: 2,
                 latency_subscribers: 100,
                 latency_rates: vec![100, 1000],
+                spread_deliveries: 100_000,
+                spread_subscribers: vec![10, 100],
                 idle_connections: 500,
                 publish_rate: 5_000,
                 warmup: "1s",
@@ -54,8 +66,11 @@ impl Plan {
             Plan {
                 quick,
                 fanout_subscribers: vec![100, 1_000, 5_000, 10_000],
+                fanout_runs: 5,
                 latency_subscribers: 1_000,
                 latency_rates: vec![100, 500, 1_000, 2_000, 5_000],
+                spread_deliveries: 1_000_000,
+                spread_subscribers: vec![10, 100, 1_000],
                 idle_connections: 19_000,
                 publish_rate: 100_000,
                 warmup: "3s",
@@ -108,6 +123,16 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         plan.latency_rates
             .iter()
             .map(|&rate| latency(&tools, &plan, rate))
+            .collect::<Result<_, _>>()?,
+    );
+    report["latency_spread"] = Value::Array(
+        plan.spread_subscribers
+            .iter()
+            .map(|&subscribers| {
+                let rate = (plan.spread_deliveries / subscribers).max(1);
+                eprintln!("xtask: latency at {rate} events/s to {subscribers} subscribers");
+                firehose_run(&tools, &plan, rate, subscribers)
+            })
             .collect::<Result<_, _>>()?,
     );
     report["idle"] = idle(&tools, &plan)?;
@@ -275,9 +300,56 @@ fn firehose_run(tools: &Tools, plan: &Plan, rate: u64, subscribers: u64) -> Resu
     Ok(json!({ "rate": rate, "subscribers": subscribers, "bench": report }))
 }
 
+/// The highest delivery rate to `subscribers` with none of them cut off: first as fast as
+/// the hub accepts, then, if that cut subscribers off, bisecting the event rate between
+/// the best clean run and the lowest that lost subscribers.
 fn fanout(tools: &Tools, plan: &Plan, subscribers: u64) -> Result<Value, String> {
     eprintln!("xtask: fan-out to {subscribers} subscribers");
-    firehose_run(tools, plan, 0, subscribers)
+    let mut attempts = Vec::new();
+    let mut best: Option<Value> = None;
+    let mut clean_rate = 0u64;
+    let mut lost_rate = u64::MAX;
+    let mut rate = 0u64;
+    for _ in 0..plan.fanout_runs {
+        let run = firehose_run(tools, plan, rate, subscribers)?;
+        let bench = &run["bench"];
+        let clean = bench["disconnects"] == 0 && bench["connections_held"] == subscribers;
+        let delivered = number(&bench["deliveries_per_second"]);
+        attempts.push(json!({
+            "rate": rate,
+            "deliveries_per_second": delivered,
+            "disconnects": bench["disconnects"],
+        }));
+        if clean {
+            let unthrottled = rate == 0;
+            best = Some(run);
+            if unthrottled {
+                break;
+            }
+            clean_rate = rate;
+        } else if rate == 0 {
+            // What reached the subscribers before they were cut off bounds what they take.
+            lost_rate = ((delivered / subscribers as f64) as u64).max(2);
+        } else {
+            lost_rate = rate;
+        }
+        let next = if clean_rate == 0 {
+            lost_rate * 7 / 10
+        } else {
+            (clean_rate + lost_rate) / 2
+        };
+        // Stop once the bisection is within 5%.
+        if next == rate || (clean_rate > 0 && lost_rate - clean_rate <= clean_rate / 20) {
+            break;
+        }
+        rate = next.max(1);
+    }
+    let mut result = match best {
+        Some(run) => run,
+        None => json!({ "rate": rate, "subscribers": subscribers, "bench": Value::Null }),
+    };
+    result["attempts"] = Value::Array(attempts);
+    Ok(result)
 }
 
 fn latency(tools: &Tools, plan: &Plan, rate: u64) -> Result<Value, String> {
@@ -354,30 +426,41 @@ fn idle(tools: &Tools, plan: &Plan) -> Result<Value, String> {
 }
 
 fn http_publish(tools: &Tools, plan: &Plan) -> Result<Value, String> {
-    eprintln!(
-        "xtask: HTTP batch publishing at {} events/s",
-        plan.publish_rate
-    );
-    let mut command = tools.command(&tools.ssectl, 0);
-    command.args(["serve", "--listen", "127.0.0.1:0"]);
-    let server = ServerProcess::start(command)?;
-    let mut args = strings(&[
-        "--server",
-        &server.base,
-        "--duration",
-        plan.duration,
-        "--connections",
-        "1",
-    ]);
-    args.extend(["--publish-rate".into(), plan.publish_rate.to_string()]);
-    let report = ssectl_bench(tools, &args)?;
-    let seconds = report["measured_seconds"].as_f64().unwrap_or(0.0);
-    let published = report["events_published"].as_u64().unwrap_or(0);
-    Ok(json!({
-        "target_rate": plan.publish_rate,
-        "published_per_second": if seconds > 0.0 { published as f64 / seconds } else { 0.0 },
-        "bench": report,
-    }))
+    // A rate no server takes: requests then go back to back, which measures the ceiling.
+    const UNREACHABLE: u64 = 100_000_000;
+    let runs = [
+        ("batches at the target rate", plan.publish_rate, 1000),
+        ("batches, back to back", UNREACHABLE, 1000),
+        ("single events, back to back", UNREACHABLE, 1),
+    ];
+    let mut results = Vec::new();
+    for (name, rate, batch) in runs {
+        eprintln!("xtask: HTTP publishing: {name}");
+        let mut command = tools.command(&tools.ssectl, 0);
+        command.args(["serve", "--listen", "127.0.0.1:0"]);
+        let server = ServerProcess::start(command)?;
+        let mut args = strings(&[
+            "--server",
+            &server.base,
+            "--duration",
+            plan.duration,
+            "--connections",
+            "1",
+        ]);
+        args.extend(["--publish-rate".into(), rate.to_string()]);
+        args.extend(["--publish-batch".into(), batch.to_string()]);
+        let report = ssectl_bench(tools, &args)?;
+        let seconds = report["measured_seconds"].as_f64().unwrap_or(0.0);
+        let published = report["events_published"].as_u64().unwrap_or(0);
+        results.push(json!({
+            "name": name,
+            "offered_rate": if rate == UNREACHABLE { Value::Null } else { rate.into() },
+            "events_per_request": batch,
+            "published_per_second": if seconds > 0.0 { published as f64 / seconds } else { 0.0 },
+            "bench": report,
+        }));
+    }
+    Ok(Value::Array(results))
 }
 
 /// Resident set size of a process, from /proc (Linux only).
@@ -456,6 +539,14 @@ fn number(value: &Value) -> f64 {
     value.as_f64().unwrap_or(0.0)
 }
 
+/// An offered rate for the report: "max" when unthrottled or unbounded.
+fn rate_name(rate: &Value) -> String {
+    match rate.as_u64() {
+        Some(0) | None => "max".to_owned(),
+        Some(rate) => rate.to_string(),
+    }
+}
+
 fn markdown(report: &Value, plan: &Plan) -> String {
     let mut md = String::new();
     let _ = writeln!(
@@ -479,22 +570,52 @@ fn markdown(report: &Value, plan: &Plan) -> String {
     }
     let _ = writeln!(
         md,
-        "## Fan-out (firehose, 64-byte events, as fast as the hub accepts)\n"
+        "## Fan-out (firehose, 64-byte events): the most with no subscriber cut off\n"
     );
     let _ = writeln!(
         md,
-        "| subscribers | held | deliveries/s | MiB/s | disconnects |\n|---:|---:|---:|---:|---:|"
+        "Events/s \"max\" means as fast as the hub accepts; a number is the highest rate found \
+         that kept every subscriber (the unthrottled run outran the reader and lagging \
+         subscribers were cut off). Runs lists every try as events/s → deliveries/s (disconnects).\n"
+    );
+    let _ = writeln!(
+        md,
+        "| subscribers | events/s | held | deliveries/s | MiB/s | disconnects | runs |\n|---:|---:|---:|---:|---:|---:|---|"
     );
     for row in report["fanout"].as_array().into_iter().flatten() {
         let b = &row["bench"];
+        let runs: Vec<String> = row["attempts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                format!(
+                    "{} → {} ({})",
+                    rate_name(&a["rate"]),
+                    compact(number(&a["deliveries_per_second"])),
+                    a["disconnects"]
+                )
+            })
+            .collect();
+        if b.is_null() {
+            let _ = writeln!(
+                md,
+                "| {} | none clean | | | | | {} |",
+                row["subscribers"],
+                runs.join("; ")
+            );
+            continue;
+        }
         let _ = writeln!(
             md,
-            "| {} | {} | {:.0} | {:.1} | {} |",
+            "| {} | {} | {} | {:.0} | {:.1} | {} | {} |",
             row["subscribers"],
+            rate_name(&row["rate"]),
             b["connections_held"],
             number(&b["deliveries_per_second"]),
             number(&b["bytes_per_second"]) / 1048576.0,
-            b["disconnects"]
+            b["disconnects"],
+            runs.join("; ")
         );
     }
     let _ = writeln!(
@@ -519,6 +640,29 @@ fn markdown(report: &Value, plan: &Plan) -> String {
             b["disconnects"]
         );
     }
+    let _ = writeln!(
+        md,
+        "\n## The same load over fewer or more subscribers ({} deliveries/s)\n",
+        plan.spread_deliveries
+    );
+    let _ = writeln!(md, "| subscribers | events/s | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | disconnects |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in report["latency_spread"].as_array().into_iter().flatten() {
+        let b = &row["bench"];
+        let l = &b["latency_ms"];
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+            row["subscribers"],
+            row["rate"],
+            number(&b["deliveries_per_second"]),
+            number(&l["p50"]),
+            number(&l["p90"]),
+            number(&l["p99"]),
+            number(&l["p999"]),
+            number(&l["max"]),
+            b["disconnects"]
+        );
+    }
     let idle = &report["idle"];
     let _ = writeln!(md, "\n## Idle connections (keepalive 1 s)\n");
     let _ = writeln!(
@@ -531,15 +675,21 @@ fn markdown(report: &Value, plan: &Plan) -> String {
         number(&idle["rss_per_connection_kib"]),
         number(&idle["cpu_percent_of_one_core"])
     );
-    let publish = &report["http_publish"];
-    let _ = writeln!(md, "\n## HTTP batch publishing (one client)\n");
     let _ = writeln!(
         md,
-        "Target {} events/s; achieved **{:.0} events/s** (errors: {}).",
-        publish["target_rate"],
-        number(&publish["published_per_second"]),
-        publish["bench"]["errors"]
+        "\n## HTTP publishing (one client, one request at a time)\n\n| run | offered events/s | events per request | published events/s | errors |\n|---|---:|---:|---:|---|"
     );
+    for row in report["http_publish"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | **{:.0}** | {} |",
+            row["name"].as_str().unwrap_or("?"),
+            rate_name(&row["offered_rate"]),
+            row["events_per_request"],
+            number(&row["published_per_second"]),
+            row["bench"]["errors"]
+        );
+    }
     let _ = writeln!(
         md,
         "\n## Criterion (mean)\n\n| benchmark | mean |\n|---|---:|"

@@ -71,8 +71,14 @@ pub struct BenchArgs {
 
     /// Publish this many events per second to --namespace while measuring (through
     /// `POST /publish` batches; 0 only listens, for servers that publish by themselves).
+    /// A rate the server cannot take measures its ceiling: requests then go back to back.
     #[arg(long, default_value_t = 0)]
     publish_rate: u64,
+
+    /// Events per publish request at most: NDJSON batches of up to this many, or with 1,
+    /// one `POST /publish/{namespace}` per event.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    publish_batch: u64,
 
     /// Bytes of data per published event (a send timestamp, padded).
     #[arg(long, default_value_t = 64)]
@@ -203,7 +209,10 @@ async fn measure(args: &BenchArgs) -> Result<Report, String> {
         tokio::spawn(publish(
             args.server.trim_end_matches('/').to_owned(),
             args.namespace.clone(),
-            args.publish_rate,
+            Pace {
+                rate: args.publish_rate,
+                batch: args.publish_batch,
+            },
             args.size,
             args.token.clone(),
             Arc::clone(&live),
@@ -329,12 +338,21 @@ async fn watch_progress(bar: &indicatif::ProgressBar, live: &Live, span: Duratio
     }
 }
 
-/// Publishes `rate` events per second as NDJSON batches every 10 ms until stopped; each
-/// event's data is its send time in ns padded to `size` bytes.
+/// How a publisher paces itself.
+struct Pace {
+    /// Events per second.
+    rate: u64,
+    /// Events per request at most.
+    batch: u64,
+}
+
+/// Publishes `pace.rate` events per second until stopped: every 10 ms, what is due, in
+/// requests of at most `pace.batch` events, sent one after another with no pause while
+/// behind. Each event's data is its send time in ns, padded to `size` bytes.
 async fn publish(
     server: String,
     namespace: String,
-    rate: u64,
+    pace: Pace,
     size: usize,
     token: Option<String>,
     live: Arc<Live>,
@@ -344,29 +362,44 @@ async fn publish(
         .no_proxy()
         .build()
         .map_err(|e| e.to_string())?;
-    let url = format!("{server}/publish");
+    let (url, single) = if pace.batch == 1 {
+        let path = namespace.trim_start_matches('/');
+        (format!("{server}/publish/{path}"), true)
+    } else {
+        (format!("{server}/publish"), false)
+    };
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     let mut sent = 0u64;
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => return Ok(()),
-        }
-        let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
+        let due = (started.elapsed().as_secs_f64() * pace.rate as f64) as u64;
         if due <= sent {
-            continue;
+            tokio::select! {
+                _ = tick.tick() => continue,
+                _ = stop.changed() => return Ok(()),
+            }
         }
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let count = (due - sent).min(pace.batch);
         let now_ns = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let data = format!("{now_ns:<size$}");
-        let line = serde_json::json!({ "namespace": namespace, "data": data }).to_string();
-        let batch: String = (sent..due).map(|_| format!("{line}\n")).collect();
-        let mut request = client
-            .post(&url)
-            .header("content-type", "application/x-ndjson")
-            .body(batch);
+        let mut request = if single {
+            client
+                .post(&url)
+                .header("content-type", "text/plain")
+                .body(data)
+        } else {
+            let line = serde_json::json!({ "namespace": namespace, "data": data }).to_string();
+            let batch: String = (0..count).map(|_| format!("{line}\n")).collect();
+            client
+                .post(&url)
+                .header("content-type", "application/x-ndjson")
+                .body(batch)
+        };
         if let Some(token) = &token {
             request = request.bearer_auth(token);
         }
@@ -374,8 +407,8 @@ async fn publish(
         if !response.status().is_success() {
             return Err(format!("{url} answered {}", response.status()));
         }
-        live.published.fetch_add(due - sent, Ordering::Relaxed);
-        sent = due;
+        live.published.fetch_add(count, Ordering::Relaxed);
+        sent += count;
     }
 }
 

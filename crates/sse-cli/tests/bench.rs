@@ -73,8 +73,9 @@ async fn bench_counts_every_delivery_and_reports_json() {
     assert!(latency["p50"].as_f64().unwrap() <= latency["max"].as_f64().unwrap());
 }
 
-#[test]
-fn bench_publishing_mode_receives_every_published_event_on_every_connection() {
+/// Runs `ssectl bench` publishing with `batch` events per request against a fresh server
+/// and checks that all three connections received every published event.
+fn publishing_delivers_every_event(batch: &str) {
     let server = serve(&[]);
     let output = common::run(&[
         "bench",
@@ -84,6 +85,8 @@ fn bench_publishing_mode_receives_every_published_event_on_every_connection() {
         "3",
         "--publish-rate",
         "200",
+        "--publish-batch",
+        batch,
         "--size",
         "100",
         "--duration",
@@ -109,6 +112,23 @@ fn bench_publishing_mode_receives_every_published_event_on_every_connection() {
     );
     assert_eq!(report["errors"], serde_json::json!({}));
     assert!(report["bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn bench_publishing_in_batches_reaches_every_connection() {
+    publishing_delivers_every_event("1000");
+}
+
+#[test]
+fn bench_publishing_single_events_reaches_every_connection() {
+    publishing_delivers_every_event("1");
+}
+
+#[test]
+fn bench_refuses_an_empty_publish_batch() {
+    let output = common::run(&["bench", "--publish-rate", "10", "--publish-batch", "0"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--publish-batch"));
 }
 
 #[test]
