@@ -7,7 +7,8 @@
 //! - fan-out: the `firehose` example publishing to N subscribers → the highest delivery
 //!   rate with no subscriber cut off, against subscriber count. It first publishes as fast
 //!   as the hub accepts; when that outruns the reader and subscribers are cut off for lag,
-//!   it searches for the highest event rate that keeps them all (a few runs, bisecting);
+//!   it searches for the highest event rate that keeps them all (doubling or halving from
+//!   1 M deliveries/s, then bisecting; a few runs);
 //! - latency: the firehose at fixed rates to one set of subscribers → publish-to-receive
 //!   percentiles against load; and the same load (deliveries per second) spread over
 //!   fewer or more subscribers, since each subscriber costs the server one write;
@@ -66,7 +67,7 @@ impl Plan {
             Plan {
                 quick,
                 fanout_subscribers: vec![100, 1_000, 5_000, 10_000],
-                fanout_runs: 5,
+                fanout_runs: 7,
                 latency_subscribers: 1_000,
                 latency_rates: vec![100, 500, 1_000, 2_000, 5_000],
                 spread_deliveries: 1_000_000,
@@ -300,49 +301,48 @@ fn firehose_run(tools: &Tools, plan: &Plan, rate: u64, subscribers: u64) -> Resu
     Ok(json!({ "rate": rate, "subscribers": subscribers, "bench": report }))
 }
 
-/// The highest delivery rate to `subscribers` with none of them cut off: first as fast as
-/// the hub accepts, then, if that cut subscribers off, bisecting the event rate between
-/// the best clean run and the lowest that lost subscribers.
+/// The highest delivery rate to `subscribers` with none of them cut off. First as fast
+/// as the hub accepts; if that cuts subscribers off, from 1 M deliveries/s the event rate
+/// is doubled while clean and halved while not, then bisected between the best clean run
+/// and the lowest that lost subscribers.
 fn fanout(tools: &Tools, plan: &Plan, subscribers: u64) -> Result<Value, String> {
     eprintln!("xtask: fan-out to {subscribers} subscribers");
     let mut attempts = Vec::new();
     let mut best: Option<Value> = None;
-    let mut clean_rate = 0u64;
-    let mut lost_rate = u64::MAX;
+    let mut clean_rate: Option<u64> = None;
+    let mut lost_rate: Option<u64> = None;
     let mut rate = 0u64;
     for _ in 0..plan.fanout_runs {
         let run = firehose_run(tools, plan, rate, subscribers)?;
         let bench = &run["bench"];
         let clean = bench["disconnects"] == 0 && bench["connections_held"] == subscribers;
-        let delivered = number(&bench["deliveries_per_second"]);
         attempts.push(json!({
             "rate": rate,
-            "deliveries_per_second": delivered,
+            "deliveries_per_second": bench["deliveries_per_second"],
             "disconnects": bench["disconnects"],
         }));
         if clean {
-            let unthrottled = rate == 0;
             best = Some(run);
-            if unthrottled {
+            if rate == 0 {
                 break;
             }
-            clean_rate = rate;
-        } else if rate == 0 {
-            // What reached the subscribers before they were cut off bounds what they take.
-            lost_rate = ((delivered / subscribers as f64) as u64).max(2);
-        } else {
-            lost_rate = rate;
+            clean_rate = Some(rate);
+        } else if rate > 0 {
+            lost_rate = Some(rate);
         }
-        let next = if clean_rate == 0 {
-            lost_rate * 7 / 10
-        } else {
-            (clean_rate + lost_rate) / 2
+        let next = match (clean_rate, lost_rate) {
+            // Only the unthrottled run so far, and it lost subscribers.
+            (None, None) => (1_000_000 / subscribers).max(1),
+            (Some(clean), None) => clean * 2,
+            (None, Some(lost)) => lost / 2,
+            (Some(clean), Some(lost)) => (clean + lost) / 2,
         };
-        // Stop once the bisection is within 5%.
-        if next == rate || (clean_rate > 0 && lost_rate - clean_rate <= clean_rate / 20) {
+        // Stop when the bisection is within 5%.
+        let close = matches!((clean_rate, lost_rate), (Some(c), Some(l)) if l - c <= c / 20);
+        if next == 0 || next == rate || close {
             break;
         }
-        rate = next.max(1);
+        rate = next;
     }
     let mut result = match best {
         Some(run) => run,
@@ -393,8 +393,13 @@ fn idle(tools: &Tools, plan: &Plan) -> Result<Value, String> {
             )
         }
     });
+    // The client holds the streams for its warm-up and measurement time once they are
+    // all open; measure inside that window, never after the client let go.
     let deadline = Instant::now() + Duration::from_secs(120);
-    while open_streams(&server.base) < plan.idle_connections && Instant::now() < deadline {
+    while open_streams(&server.base) < plan.idle_connections
+        && Instant::now() < deadline
+        && !client.is_finished()
+    {
         std::thread::sleep(Duration::from_millis(100));
     }
     let held_at = Instant::now();
@@ -402,9 +407,15 @@ fn idle(tools: &Tools, plan: &Plan) -> Result<Value, String> {
     std::thread::sleep(Duration::from_secs(if plan.quick { 1 } else { 5 }));
     let during = rss_kib(server.pid());
     let cpu_after = cpu_seconds(server.pid());
+    let held = open_streams(&server.base);
     let window = held_at.elapsed().as_secs_f64();
     let report = client.join().map_err(|_| "the bench thread panicked")??;
-    let held = report["connections_held"].as_u64().unwrap_or(0);
+    if held < plan.idle_connections {
+        return Err(format!(
+            "idle: only {held} of {} streams were open while measuring; client report: {report}",
+            plan.idle_connections
+        ));
+    }
     let per_connection = match (before, during) {
         (Some(b), Some(d)) if held > 0 => Some((d.saturating_sub(b)) as f64 / held as f64),
         _ => None,
