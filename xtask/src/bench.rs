@@ -550,6 +550,21 @@ fn number(value: &Value) -> f64 {
     value.as_f64().unwrap_or(0.0)
 }
 
+/// The cells "deliveries/s | p50 | p90 | p99 | p99.9 | max | disconnects" of one run.
+fn latency_cells(bench: &Value) -> String {
+    let l = &bench["latency_ms"];
+    format!(
+        "{:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {}",
+        number(&bench["deliveries_per_second"]),
+        number(&l["p50"]),
+        number(&l["p90"]),
+        number(&l["p99"]),
+        number(&l["p999"]),
+        number(&l["max"]),
+        bench["disconnects"]
+    )
+}
+
 /// An offered rate for the report: "max" when unthrottled or unbounded.
 fn rate_name(rate: &Value) -> String {
     match rate.as_u64() {
@@ -636,20 +651,7 @@ fn markdown(report: &Value, plan: &Plan) -> String {
     );
     let _ = writeln!(md, "| events/s | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | disconnects |\n|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in report["latency"].as_array().into_iter().flatten() {
-        let b = &row["bench"];
-        let l = &b["latency_ms"];
-        let _ = writeln!(
-            md,
-            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
-            row["rate"],
-            number(&b["deliveries_per_second"]),
-            number(&l["p50"]),
-            number(&l["p90"]),
-            number(&l["p99"]),
-            number(&l["p999"]),
-            number(&l["max"]),
-            b["disconnects"]
-        );
+        let _ = writeln!(md, "| {} | {} |", row["rate"], latency_cells(&row["bench"]));
     }
     let _ = writeln!(
         md,
@@ -658,20 +660,12 @@ fn markdown(report: &Value, plan: &Plan) -> String {
     );
     let _ = writeln!(md, "| subscribers | events/s | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | disconnects |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in report["latency_spread"].as_array().into_iter().flatten() {
-        let b = &row["bench"];
-        let l = &b["latency_ms"];
         let _ = writeln!(
             md,
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+            "| {} | {} | {} |",
             row["subscribers"],
             row["rate"],
-            number(&b["deliveries_per_second"]),
-            number(&l["p50"]),
-            number(&l["p90"]),
-            number(&l["p99"]),
-            number(&l["p999"]),
-            number(&l["max"]),
-            b["disconnects"]
+            latency_cells(&row["bench"])
         );
     }
     let idle = &report["idle"];
