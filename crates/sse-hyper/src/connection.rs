@@ -34,10 +34,13 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::Watcher;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 
 use crate::body::SseBody;
 use crate::service::SseService;
 
+/// What an HTTP/2 client with prior knowledge sends first.
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// The largest request head read here; a larger one is left to hyper.
 const MAX_HEAD_BYTES: usize = 8 * 1024;
 /// Headers parsed here; a request with more is left to hyper.
@@ -47,27 +50,53 @@ const KEEP_CHUNK_BUFFER_BYTES: usize = 1 << 20;
 /// A batch vector that grew past this many events (a burst) is freed rather than kept.
 const KEEP_BATCH_CAPACITY: usize = 256;
 
-/// Serves one accepted connection until it closes.
+/// What every connection of one server shares.
+#[derive(Clone)]
+pub(crate) struct Serving {
+    /// hyper's builder, for everything not served here.
+    pub(crate) builder: auto::Builder<TokioExecutor>,
+    /// How long the first request head may take.
+    pub(crate) head_timeout: Duration,
+    /// Becomes `true` when the listener has closed: connections that have not sent a
+    /// request yet are closed instead of being waited for.
+    pub(crate) closing: watch::Receiver<bool>,
+}
+
+/// Serves one accepted connection until it closes. `watcher` keeps graceful shutdown
+/// waiting for it.
 pub(crate) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     service: SseService,
-    builder: auto::Builder<TokioExecutor>,
+    serving: Serving,
     watcher: Watcher,
-    head_timeout: Duration,
 ) {
-    let head = match tokio::time::timeout(head_timeout, read_head(&stream)).await {
+    let Serving {
+        builder,
+        head_timeout,
+        mut closing,
+    } = serving;
+    let head = tokio::select! {
+        head = tokio::time::timeout(head_timeout, read_head(&stream)) => head,
+        _ = closing.wait_for(|closing| *closing) => {
+            return tracing::debug!(%peer, "closed before a request: the server is shutting down");
+        }
+    };
+    drop(closing);
+    let head = match head {
         Ok(Ok(head)) => head,
         Ok(Err(error)) => return tracing::debug!(%peer, %error, "reading the request failed"),
         Err(_) => return tracing::debug!(%peer, "no request head within the timeout"),
     };
-    let rest = match head {
+    let (rest, builder) = match head {
         Head::Direct { request, rest } => match serve_direct(&stream, *request, &service).await {
             Ok(Next::Close) => return,
-            Ok(Next::Continue) => rest,
+            // The connection speaks HTTP/1.1; skipping hyper-util's version detection
+            // also puts the next request under hyper's head-read timeout at once.
+            Ok(Next::Continue) => (rest, builder.http1_only()),
             Err(error) => return tracing::debug!(%peer, %error, "connection ended with an error"),
         },
-        Head::ToHyper(read) => read,
+        Head::ToHyper(read) => (read, builder),
     };
     let io = TokioIo::new(Replayed {
         prefix: rest,
@@ -117,6 +146,11 @@ async fn read_head(stream: &TcpStream) -> io::Result<Head> {
                 continue;
             }
             Err(error) => return Err(error),
+        }
+        if buffer.len() < HTTP2_PREFACE.len() && HTTP2_PREFACE.starts_with(&buffer) {
+            // Read the whole preface here, under the head timeout: hyper-util's version
+            // detection would wait for it without one.
+            continue;
         }
         if !b"GET ".starts_with(&buffer[..buffer.len().min(4)]) {
             return Ok(Head::ToHyper(Bytes::from(buffer)));
@@ -168,10 +202,14 @@ fn parse_direct(bytes: &[u8]) -> Parsed {
         };
         map.append(name, value);
     }
+    // Any length but a single "0" is hyper's to judge (it refuses differing duplicates,
+    // which a proxy might read otherwise).
     let has_body = map.contains_key(header::TRANSFER_ENCODING)
         || map
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|length| length.as_bytes() != b"0");
+            .get_all(header::CONTENT_LENGTH)
+            .iter()
+            .enumerate()
+            .any(|(index, length)| index > 0 || length.as_bytes() != b"0");
     if has_body || map.contains_key(header::UPGRADE) || map.contains_key(header::EXPECT) {
         return Parsed::ToHyper;
     }
@@ -190,12 +228,13 @@ async fn serve_direct(
     let (parts, body) = response.into_parts();
     let mut out = Vec::with_capacity(256);
     if body.is_event_stream() {
+        // The connection ends with the stream, so the client must not pool it.
         write_head(
             &mut out,
             parts.status,
             &parts.headers,
             Length::Chunked,
-            false,
+            true,
         );
         write_all(stream, &out).await?;
         drop(out);
@@ -210,16 +249,21 @@ async fn serve_direct(
     };
     let close = client_closes || wants_close(&parts.headers);
     write_head(&mut out, parts.status, &parts.headers, length, close);
-    out.extend_from_slice(&bytes);
+    if let Length::Exact(_) = length {
+        out.extend_from_slice(&bytes);
+    }
     write_all(stream, &out).await?;
     Ok(if close { Next::Close } else { Next::Continue })
 }
 
+/// Whether a `Connection` header lists the `close` option.
 fn wants_close(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .any(|value| value.as_bytes().eq_ignore_ascii_case(b"close"))
+    headers.get_all(header::CONNECTION).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|&byte| byte == b',')
+            .any(|option| option.trim_ascii().eq_ignore_ascii_case(b"close"))
+    })
 }
 
 /// How the body that follows a head is delimited.
@@ -253,7 +297,7 @@ fn write_head(
         let date = httpdate::fmt_http_date(SystemTime::now());
         write_header(out, b"date", date.as_bytes());
     }
-    if close && !headers.contains_key(header::CONNECTION) {
+    if close && !wants_close(headers) {
         write_header(out, b"connection", b"close");
     }
     match length {
@@ -398,6 +442,10 @@ impl AsyncRead for Replayed {
             let take = self.prefix.len().min(buf.remaining());
             buf.put_slice(&self.prefix[..take]);
             self.prefix.advance(take);
+            if self.prefix.is_empty() {
+                // Free the read buffer the prefix was cut from.
+                self.prefix = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.stream).poll_read(cx, buf)
@@ -470,10 +518,28 @@ mod tests {
             b"GET /subscribe HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"
         ));
         assert!(!direct(b"GET /subscribe HTTP/1.1\r\nBad Header\r\n\r\n"));
+        assert!(!direct(
+            b"GET /healthz HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 44\r\n\r\n"
+        ));
         assert!(matches!(
             parse_direct(b"GET /subscribe HTTP/1.1\r\nHost"),
             Parsed::Partial
         ));
+    }
+
+    #[test]
+    fn close_is_found_among_connection_options() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Close"),
+        );
+        assert!(wants_close(&headers));
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, closed"),
+        );
+        assert!(!wants_close(&headers));
     }
 
     #[test]

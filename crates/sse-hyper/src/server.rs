@@ -13,7 +13,7 @@ use sse_core::Hub;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 
 use crate::config::{Config, ServerBuilder};
-use crate::connection;
+use crate::connection::{self, Serving};
 use crate::service::SseService;
 
 /// An SSE hub served over HTTP.
@@ -87,6 +87,12 @@ impl Server {
             .timer(TokioTimer::new())
             .header_read_timeout(config.header_read_timeout);
         builder.http2().timer(TokioTimer::new());
+        let (closing, closing_receiver) = tokio::sync::watch::channel(false);
+        let serving = Serving {
+            builder,
+            head_timeout: config.header_read_timeout,
+            closing: closing_receiver,
+        };
         let graceful = GracefulShutdown::new();
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "serving server-sent events");
@@ -95,7 +101,7 @@ impl Server {
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => self.spawn_connection(stream, peer, &builder, &graceful),
+                    Ok((stream, peer)) => self.spawn_connection(stream, peer, &serving, &graceful),
                     Err(error) => accept_failed(error).await,
                 },
                 () = &mut shutdown => break,
@@ -104,10 +110,12 @@ impl Server {
         tracing::info!("shutting down: draining event streams");
         shared.start_draining();
         if !config.drain_delay.is_zero() {
-            self.accept_while_draining(&listener, &builder, &graceful)
+            self.accept_while_draining(&listener, &serving, &graceful)
                 .await;
         }
         drop(listener);
+        // Connections that never sent a request are not waited for.
+        let _ = closing.send(true);
         match tokio::time::timeout(config.shutdown_timeout, graceful.shutdown()).await {
             Ok(()) => tracing::info!("all connections closed"),
             Err(_) => tracing::warn!(
@@ -122,7 +130,7 @@ impl Server {
         &self,
         stream: TcpStream,
         peer: SocketAddr,
-        builder: &auto::Builder<TokioExecutor>,
+        serving: &Serving,
         graceful: &GracefulShutdown,
     ) {
         // Events are small and latency matters more than packet count.
@@ -132,7 +140,7 @@ impl Server {
         if let Some(tls) = &self.service.shared().config.tls {
             let acceptor = tls.acceptor().clone();
             let timeout = self.service.shared().config.header_read_timeout;
-            let builder = builder.clone();
+            let builder = serving.builder.clone();
             let watcher = graceful.watcher();
             tokio::spawn(async move {
                 let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
@@ -153,9 +161,8 @@ impl Server {
             stream,
             peer,
             service,
-            builder.clone(),
+            serving.clone(),
             graceful.watcher(),
-            self.service.shared().config.header_read_timeout,
         ));
     }
 
@@ -164,7 +171,7 @@ impl Server {
     async fn accept_while_draining(
         &self,
         listener: &TcpListener,
-        builder: &auto::Builder<TokioExecutor>,
+        serving: &Serving,
         graceful: &GracefulShutdown,
     ) {
         let delay = tokio::time::sleep(self.service.shared().config.drain_delay);
@@ -172,7 +179,7 @@ impl Server {
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => self.spawn_connection(stream, peer, builder, graceful),
+                    Ok((stream, peer)) => self.spawn_connection(stream, peer, serving, graceful),
                     Err(error) => accept_failed(error).await,
                 },
                 () = &mut delay => return,

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{wait_until, within, TestServer};
 use sse_hyper::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -60,6 +62,7 @@ async fn a_stream_is_chunked_with_a_date_and_ends_with_the_last_chunk() {
         "cache-control: no-cache",
         "transfer-encoding: chunked",
         "access-control-allow-origin: *",
+        "connection: close",
         "date: ",
     ] {
         assert!(head.contains(expected), "{expected:?} missing from {head}");
@@ -197,4 +200,66 @@ async fn a_malformed_request_gets_400_from_hyper() {
     let mut stream = connect(&server, b"GET /subscribe HTTP/1.1\r\nBad Header\r\n\r\n").await;
     let text = read_to_end(&mut stream).await;
     assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+}
+
+#[tokio::test]
+async fn differing_content_lengths_are_refused_not_smuggled() {
+    let server = TestServer::start(Server::builder()).await;
+    let smuggled = "GET /admin/status.json HTTP/1.1\r\nHost: t\r\n\r\n";
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nContent-Length: {}\r\n\r\n{smuggled}",
+        smuggled.len()
+    );
+    let mut stream = connect(&server, request.as_bytes()).await;
+    let text = read_to_end(&mut stream).await;
+    assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
+    assert!(
+        !text.contains("msgs_broadcast"),
+        "the body ran as a request: {text}"
+    );
+}
+
+/// A server whose head-read timeout is short and whose shutdown would wait long.
+async fn impatient_server() -> TestServer {
+    TestServer::start(
+        Server::builder()
+            .header_read_timeout(Duration::from_millis(300))
+            .shutdown_timeout(Duration::from_secs(600)),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_head_timeout() {
+    let server = impatient_server().await;
+    let mut stream = connect(&server, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    let text = read_to_end(&mut stream).await;
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+}
+
+#[tokio::test]
+async fn a_stalled_http2_preface_is_closed_after_the_head_timeout() {
+    let server = impatient_server().await;
+    let mut stream = connect(&server, b"PRI * HTTP/2.0\r\n").await;
+    assert_eq!(read_to_end(&mut stream).await, "");
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_connections_that_sent_nothing() {
+    let server = TestServer::start(
+        Server::builder()
+            .header_read_timeout(Duration::from_secs(600))
+            .shutdown_timeout(Duration::from_secs(600)),
+    )
+    .await;
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    // The server has accepted it once it answers a request on another connection.
+    let mut probe = connect(
+        &server,
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    read_to_end(&mut probe).await;
+    server.shutdown().await.unwrap();
+    assert_eq!(read_to_end(&mut silent).await, "");
 }
