@@ -284,20 +284,26 @@ fn firehose(tools: &Tools, rate: u64, delay_secs: u64) -> Result<ServerProcess, 
     ServerProcess::start(command)
 }
 
-/// The firehose at `rate` (0: as fast as the hub accepts) to `subscribers` streams, read by
-/// `ssectl bench`.
-fn firehose_run(tools: &Tools, plan: &Plan, rate: u64, subscribers: u64) -> Result<Value, String> {
-    let server = firehose(tools, rate, 1)?;
+/// `ssectl bench` arguments that read `connections` streams from `base` for the plan's
+/// warm-up and duration.
+fn listen_args(plan: &Plan, base: &str, connections: u64) -> Vec<String> {
     let mut args = strings(&[
         "--server",
-        &server.base,
+        base,
         "--warmup",
         plan.warmup,
         "--duration",
         plan.duration,
     ]);
-    args.extend(["--connections".into(), subscribers.to_string()]);
-    let report = ssectl_bench(tools, &args)?;
+    args.extend(["--connections".into(), connections.to_string()]);
+    args
+}
+
+/// The firehose at `rate` (0: as fast as the hub accepts) to `subscribers` streams, read by
+/// `ssectl bench`.
+fn firehose_run(tools: &Tools, plan: &Plan, rate: u64, subscribers: u64) -> Result<Value, String> {
+    let server = firehose(tools, rate, 1)?;
+    let report = ssectl_bench(tools, &listen_args(plan, &server.base, subscribers))?;
     Ok(json!({ "rate": rate, "subscribers": subscribers, "bench": report }))
 }
 
@@ -367,15 +373,7 @@ fn idle(tools: &Tools, plan: &Plan) -> Result<Value, String> {
     let server = ServerProcess::start(command)?;
     let before = rss_kib(server.pid());
     let cpu_before = cpu_seconds(server.pid());
-    let mut args = strings(&[
-        "--server",
-        &server.base,
-        "--warmup",
-        plan.warmup,
-        "--duration",
-        plan.duration,
-    ]);
-    args.extend(["--connections".into(), plan.idle_connections.to_string()]);
+    let args = listen_args(plan, &server.base, plan.idle_connections);
     // Sample RSS and CPU while the streams are held: start the client, wait until the
     // server reports them all, then measure over the client's measurement window.
     let client = std::thread::spawn({
