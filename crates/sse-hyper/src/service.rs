@@ -252,8 +252,7 @@ impl SseService {
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         let shared = &self.shared;
-        shared.publish_requests.fetch_add(1, Ordering::Relaxed);
-        shared.check_publish_allowed(request.headers())?;
+        shared.admit_publish(request.headers())?;
         let namespace = Namespace::parse(path_namespace)?;
         let kind = content_kind(request.headers())?;
         let query = QueryFields::parse(request.uri().query())?;
@@ -277,8 +276,7 @@ impl SseService {
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         let shared = &self.shared;
-        shared.publish_requests.fetch_add(1, Ordering::Relaxed);
-        shared.check_publish_allowed(request.headers())?;
+        shared.admit_publish(request.headers())?;
         if content_kind(request.headers())? != BodyKind::NdJson {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -344,7 +342,9 @@ impl Shared {
         response
     }
 
-    fn check_publish_allowed(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    /// Counts a publish request and refuses it while draining or without the token.
+    fn admit_publish(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        self.publish_requests.fetch_add(1, Ordering::Relaxed);
         if self.is_draining() {
             return Err(ApiError::draining());
         }

@@ -242,3 +242,15 @@ pub async fn error_body(response: reqwest::Response) -> (u16, serde_json::Value)
     );
     (status, body)
 }
+
+/// Asserts that `response` refuses with `status` and the machine-readable `error` code,
+/// in the JSON shape every error has; returns the body for further checks.
+pub async fn refused(response: reqwest::Response, status: u16, error: &str) -> serde_json::Value {
+    let (actual, body) = error_body(response).await;
+    assert_eq!(
+        (actual, body["error"].as_str()),
+        (status, Some(error)),
+        "{body}"
+    );
+    body
+}
