@@ -218,8 +218,8 @@ impl EventStream {
 
 /// One buffer for a batch: the single event's own bytes, or all of them copied together.
 fn concat(batch: &mut Vec<Bytes>) -> Bytes {
-    if batch.len() == 1 {
-        return batch.pop().unwrap_or_default();
+    if let [_single] = batch.as_slice() {
+        return batch.pop().expect("a batch of one has an event to pop");
     }
     let total = batch.iter().map(Bytes::len).sum();
     let mut buffer = BytesMut::with_capacity(total);

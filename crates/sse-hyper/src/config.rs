@@ -1,10 +1,12 @@
-//! Server configuration and its builder.
+//! Server configuration: [`ServerBuilder`] and the [`Config`] it fills in, with every
+//! default.
+//!
+//! `ServerBuilder::build` sits in `server.rs`, beside the server it makes, so that this
+//! module stays below everything that reads the configuration.
 
 use std::time::Duration;
 
-use sse_core::{Hub, DEFAULT_HISTORY_CAPACITY, DEFAULT_QUEUE_CAPACITY};
-
-use crate::server::Server;
+use sse_core::{Hub, HubBuilder};
 
 /// The default keepalive interval: 15 s.
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
@@ -16,6 +18,10 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The default time graceful shutdown waits for connections to finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default node name in the admin status and metrics.
+pub const DEFAULT_NODE_NAME: &str = "sse";
+/// The shortest keepalive interval; a shorter one is raised to it.
+pub const MIN_KEEPALIVE: Duration = Duration::from_millis(10);
 
 /// Which origins may read responses cross-origin (`Access-Control-Allow-Origin`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,10 +35,10 @@ pub enum CorsOrigins {
     None,
 }
 
-/// Everything a [`Server`] can be configured with; see [`ServerBuilder`] for what each
-/// setting means and its default.
+/// Everything a server is configured with; [`ServerBuilder`] says what each setting
+/// means and its default.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub(crate) struct Config {
     pub(crate) keepalive: Duration,
     pub(crate) retry: Option<Duration>,
     pub(crate) max_connections: usize,
@@ -65,7 +71,7 @@ impl Default for Config {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             path_prefix: String::new(),
-            node_name: default_node_name(),
+            node_name: DEFAULT_NODE_NAME.to_owned(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             drain_delay: Duration::ZERO,
             #[cfg(feature = "tls")]
@@ -74,27 +80,7 @@ impl Default for Config {
     }
 }
 
-impl Config {
-    /// Whether publishing needs a bearer token.
-    pub fn requires_publish_token(&self) -> bool {
-        self.publish_token.is_some()
-    }
-}
-
-fn default_node_name() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_owned())
-        })
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "sse".to_owned())
-}
-
-/// Configures and builds a [`Server`].
+/// Configures and builds a [`Server`](crate::Server).
 ///
 /// ```
 /// use std::time::Duration;
@@ -117,59 +103,77 @@ pub struct ServerBuilder {
 
 impl ServerBuilder {
     /// Serves an existing hub instead of a new one (for example one shared with other
-    /// parts of the program). Queue and history sizes are then the hub's own.
+    /// parts of the program). Its queue and history sizes are the hub's own: configure
+    /// them on its [`HubBuilder`], not here.
     pub fn hub(mut self, hub: Hub) -> Self {
         self.hub = Some(hub);
         self
     }
 
     /// How long a stream may stay silent before a keepalive comment is sent on it
-    /// (default 15 s).
+    /// (default 15 s, at least [`MIN_KEEPALIVE`]: a shorter interval is raised to it).
     pub fn keepalive(mut self, interval: Duration) -> Self {
-        self.config.keepalive = interval.max(Duration::from_millis(10));
+        self.config.keepalive = interval.max(MIN_KEEPALIVE);
         self
     }
 
     /// Sends `retry: <ms>` at the start of every stream, setting how long clients wait
-    /// before reconnecting (default: not sent, clients use their own default).
-    pub fn retry(mut self, retry: Option<Duration>) -> Self {
-        self.config.retry = retry;
+    /// before reconnecting. Default, and `None`: not sent, so clients use their own
+    /// default (a few seconds in browsers).
+    pub fn retry(mut self, retry: impl Into<Option<Duration>>) -> Self {
+        self.config.retry = retry.into();
         self
     }
 
-    /// Events kept for `Last-Event-ID` replay; 0 disables replay (default 10 000).
+    /// Events kept for `Last-Event-ID` replay; 0 disables replay (default
+    /// [`sse_core::DEFAULT_HISTORY_CAPACITY`]). Configures the hub this builder creates;
+    /// see [`build`](ServerBuilder::build) for a hub passed in.
     pub fn history_capacity(mut self, events: usize) -> Self {
         self.history_capacity = Some(events);
         self
     }
 
-    /// Events a subscriber may fall behind before it is disconnected (default 4096).
+    /// Events a subscriber may fall behind before it is disconnected (default
+    /// [`sse_core::DEFAULT_QUEUE_CAPACITY`]). Configures the hub this builder creates; see
+    /// [`build`](ServerBuilder::build) for a hub passed in.
     pub fn queue_capacity(mut self, events: usize) -> Self {
         self.queue_capacity = Some(events);
         self
     }
 
-    /// Open event streams beyond which subscribe gets `503` (default 100 000).
+    /// Open event streams beyond which subscribe gets `503` with `Retry-After` (default
+    /// [`DEFAULT_MAX_CONNECTIONS`]).
     pub fn max_connections(mut self, streams: usize) -> Self {
         self.config.max_connections = streams;
         self
     }
 
-    /// Which origins get CORS headers (default: any, `*`).
+    /// Which origins get CORS headers on event streams (default [`CorsOrigins::Any`]).
     pub fn cors(mut self, origins: CorsOrigins) -> Self {
         self.config.cors = origins;
         self
     }
 
-    /// Requires `Authorization: Bearer <token>` on publish requests.
+    /// Requires `Authorization: Bearer <token>` on publish requests (default: none
+    /// needed).
+    ///
+    /// # Panics
+    ///
+    /// If `token` is empty: an empty token would make publishing anonymous without
+    /// saying so.
     pub fn publish_token(mut self, token: impl Into<String>) -> Self {
-        self.config.publish_token = Some(token.into()).filter(|t: &String| !t.is_empty());
+        self.config.publish_token = Some(non_empty_token(token.into(), "publish_token"));
         self
     }
 
-    /// Requires the token (as a bearer token or `?token=`) on the admin page and its JSON.
+    /// Requires the token (as a bearer token or `?token=`) on the admin page and its JSON
+    /// (default: none needed).
+    ///
+    /// # Panics
+    ///
+    /// If `token` is empty, as [`publish_token`](ServerBuilder::publish_token) does.
     pub fn admin_token(mut self, token: impl Into<String>) -> Self {
-        self.config.admin_token = Some(token.into()).filter(|t: &String| !t.is_empty());
+        self.config.admin_token = Some(non_empty_token(token.into(), "admin_token"));
         self
     }
 
@@ -185,33 +189,37 @@ impl ServerBuilder {
         self
     }
 
-    /// How long a client has to send a complete HTTP/1 request head (default 10 s).
+    /// How long a client has to send a complete request head, and a TLS client to finish
+    /// its handshake (default [`DEFAULT_HEADER_READ_TIMEOUT`]).
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.config.header_read_timeout = timeout;
         self
     }
 
-    /// The largest publish body accepted, in bytes (default 1 MiB).
+    /// The largest publish body accepted, in bytes; a larger one gets `413` (default
+    /// [`DEFAULT_MAX_BODY_BYTES`]).
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.config.max_body_bytes = bytes;
         self
     }
 
     /// Serves every route below this path (such as `/events`), for mounting inside a
-    /// larger application (default: the root).
+    /// larger application (default: the root). A trailing `/` is ignored.
     pub fn path_prefix(mut self, prefix: impl Into<String>) -> Self {
         let prefix: String = prefix.into();
         self.config.path_prefix = prefix.trim_end_matches('/').to_owned();
         self
     }
 
-    /// The node name reported by the admin status (default: the host name).
+    /// The node name reported by the admin status (default [`DEFAULT_NODE_NAME`]; `ssectl
+    /// serve` uses the host name).
     pub fn node_name(mut self, name: impl Into<String>) -> Self {
         self.config.node_name = name.into();
         self
     }
 
-    /// How long graceful shutdown waits for connections to close (default 10 s).
+    /// How long graceful shutdown waits for connections to close (default
+    /// [`DEFAULT_SHUTDOWN_TIMEOUT`]).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.config.shutdown_timeout = timeout;
         self
@@ -224,21 +232,101 @@ impl ServerBuilder {
         self
     }
 
-    /// Serves HTTPS with this certificate (ALPN offers HTTP/2 and HTTP/1.1).
+    /// Serves HTTPS with this certificate (ALPN offers HTTP/2 and HTTP/1.1; default:
+    /// cleartext).
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: crate::tls::TlsConfig) -> Self {
         self.config.tls = Some(tls);
         self
     }
 
-    /// Builds the server (no socket is opened until it is served).
-    pub fn build(self) -> Server {
-        let hub = self.hub.unwrap_or_else(|| {
-            Hub::builder()
-                .queue_capacity(self.queue_capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY))
-                .history_capacity(self.history_capacity.unwrap_or(DEFAULT_HISTORY_CAPACITY))
-                .build()
-        });
-        Server::new(hub, self.config)
+    /// The hub to serve and the configuration, as `build` needs them.
+    ///
+    /// # Panics
+    ///
+    /// If a hub was passed in together with a queue or history capacity: those configure
+    /// a hub this builder creates, and would silently do nothing.
+    pub(crate) fn into_parts(self) -> (Hub, Config) {
+        let hub = match self.hub {
+            Some(hub) => {
+                assert!(
+                    self.queue_capacity.is_none() && self.history_capacity.is_none(),
+                    "ServerBuilder: queue_capacity and history_capacity configure a new hub; \
+                     configure the hub passed to ServerBuilder::hub on its own HubBuilder"
+                );
+                hub
+            }
+            None => {
+                let mut hub = HubBuilder::default();
+                if let Some(events) = self.queue_capacity {
+                    hub = hub.queue_capacity(events);
+                }
+                if let Some(events) = self.history_capacity {
+                    hub = hub.history_capacity(events);
+                }
+                hub.build()
+            }
+        };
+        (hub, self.config)
+    }
+}
+
+fn non_empty_token(token: String, setting: &str) -> String {
+    assert!(
+        !token.is_empty(),
+        "ServerBuilder::{setting}: the token is empty; leave the setting out for none"
+    );
+    token
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "the token is empty")]
+    fn an_empty_publish_token_is_refused() {
+        let _ = ServerBuilder::default().publish_token("");
+    }
+
+    #[test]
+    #[should_panic(expected = "the token is empty")]
+    fn an_empty_admin_token_is_refused() {
+        let _ = ServerBuilder::default().admin_token("");
+    }
+
+    #[test]
+    #[should_panic(expected = "configure a new hub")]
+    fn capacities_beside_a_passed_in_hub_are_refused() {
+        let _ = ServerBuilder::default()
+            .hub(Hub::new())
+            .queue_capacity(8)
+            .into_parts();
+    }
+
+    #[test]
+    fn capacities_configure_the_new_hub() {
+        let (hub, _) = ServerBuilder::default().queue_capacity(1).into_parts();
+        let ns = sse_core::Namespace::parse("/a").unwrap();
+        let _slow = hub.subscribe(std::slice::from_ref(&ns));
+        hub.publish(&ns, sse_core::Event::new("1")).unwrap();
+        assert_eq!(hub.stats().lagged_cutoffs, 0);
+        hub.publish(&ns, sse_core::Event::new("2")).unwrap();
+        assert_eq!(
+            hub.stats().lagged_cutoffs,
+            1,
+            "a queue of one holds one event"
+        );
+    }
+
+    #[test]
+    fn the_default_node_name_reads_nothing_from_the_machine() {
+        assert_eq!(Config::default().node_name, DEFAULT_NODE_NAME);
+    }
+
+    #[test]
+    fn keepalive_is_raised_to_the_minimum() {
+        let builder = ServerBuilder::default().keepalive(Duration::ZERO);
+        assert_eq!(builder.config.keepalive, MIN_KEEPALIVE);
     }
 }

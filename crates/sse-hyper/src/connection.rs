@@ -1,19 +1,24 @@
-//! One accepted cleartext connection: event streams over HTTP/1.1 are written straight to
-//! the socket; everything else is served by hyper.
+//! One accepted connection, from the TLS handshake (when configured) to its close:
+//! cleartext event streams over HTTP/1.1 are written straight to the socket; everything
+//! else is served by hyper.
 //!
 //! # Why a direct path
 //!
 //! A hyper HTTP/1 connection keeps an 8–16 KiB read buffer and an 8 KiB header buffer for
 //! its whole life. For a hub holding tens of thousands of mostly idle streams that is most
 //! of the memory per connection, and hyper's per-write dispatch is a third of the CPU time
-//! spent on each write. So the first request on a connection is read here: a complete
-//! `GET` over HTTP/1.1 without a body goes to [`SseService::handle`] like any other request,
-//! and when the answer is an event stream this module writes the head and then each frame
-//! of the [`SseBody`] as one chunk, keeping only the subscription, the socket and a small
-//! write buffer. Any other answer is written here too and the connection continues in
-//! hyper; any other request (a `POST`, HTTP/2's preface, a head too large or not
-//! parseable here) is given to hyper untouched, with the bytes already read replayed
-//! first. The HTTP semantics therefore stay hyper's, apart from the head writing below.
+//! spent on each write. So the first request on a cleartext connection is read here: a
+//! complete subscribe `GET` over HTTP/1.1 without a body goes to [`SseService::handle`]
+//! like any other request, and when the answer is an event stream this module writes the
+//! head and then each frame of the [`SseBody`] as one chunk, keeping only the
+//! subscription, the socket and a small write buffer. A refusal (a bad namespace, the
+//! connection limit) is written here too and the connection continues in hyper. Any other
+//! request (another route, a `POST`, HTTP/2's preface, a head too large or not parseable
+//! here) is given to hyper from its first byte, the bytes already read replayed in front.
+//! The HTTP semantics therefore stay hyper's, apart from the head writing below.
+//!
+//! TLS connections are handshaken here, under the head timeout, and then served by hyper
+//! throughout: the memory a direct path saves is small beside a TLS session's buffers.
 //!
 //! While a stream is open the socket is also watched for reads, so a client that goes away
 //! ends its subscription at once; bytes a client sends during a stream are discarded.
@@ -55,11 +60,14 @@ const KEEP_BATCH_CAPACITY: usize = 256;
 pub(crate) struct Serving {
     /// hyper's builder, for everything not served here.
     pub(crate) builder: auto::Builder<TokioExecutor>,
-    /// How long the first request head may take.
+    /// How long the first request head (and a TLS handshake) may take.
     pub(crate) head_timeout: Duration,
     /// Becomes `true` when the listener has closed: connections that have not sent a
     /// request yet are closed instead of being waited for.
     pub(crate) closing: watch::Receiver<bool>,
+    /// The certificate, when the server speaks HTTPS.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::TlsConfig>,
 }
 
 /// Serves one accepted connection until it closes. `watcher` keeps graceful shutdown
@@ -71,13 +79,63 @@ pub(crate) async fn serve(
     serving: Serving,
     watcher: Watcher,
 ) {
+    // Events are small and latency matters more than packet count.
+    let _ = stream.set_nodelay(true);
+    #[cfg(feature = "tls")]
+    if let Some(tls) = serving.tls.clone() {
+        return serve_tls(stream, peer, service, serving, tls, watcher).await;
+    }
+    serve_cleartext(stream, peer, service, serving, watcher).await;
+}
+
+/// Handshakes, then hands the connection to hyper.
+#[cfg(feature = "tls")]
+async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    service: SseService,
+    mut serving: Serving,
+    tls: crate::tls::TlsConfig,
+    watcher: Watcher,
+) {
+    let handshake = tokio::select! {
+        handshake = tokio::time::timeout(serving.head_timeout, tls.acceptor().accept(stream)) => handshake,
+        _ = serving.closing.wait_for(|closing| *closing) => {
+            return tracing::debug!(%peer, "closed during the TLS handshake: the server is shutting down");
+        }
+    };
+    let stream = match handshake {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
+        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+    };
+    let connection = serving
+        .builder
+        .serve_connection(TokioIo::new(stream), service)
+        .into_owned();
+    if let Err(error) = watcher.watch(connection).await {
+        tracing::debug!(%peer, %error, "connection ended with an error");
+    }
+}
+
+/// Reads the first request head; serves a subscribe request directly, and hands anything
+/// else to hyper.
+async fn serve_cleartext(
+    stream: TcpStream,
+    peer: SocketAddr,
+    service: SseService,
+    serving: Serving,
+    watcher: Watcher,
+) {
     let Serving {
         builder,
         head_timeout,
         mut closing,
+        ..
     } = serving;
+    let is_subscribe = |path: &str| service.is_subscribe_path(path);
     let head = tokio::select! {
-        head = tokio::time::timeout(head_timeout, read_head(&stream)) => head,
+        head = tokio::time::timeout(head_timeout, read_head(&stream, is_subscribe)) => head,
         _ = closing.wait_for(|closing| *closing) => {
             return tracing::debug!(%peer, "closed before a request: the server is shutting down");
         }
@@ -126,8 +184,8 @@ enum Next {
 }
 
 /// Reads until a request head is complete, or until it is clear that hyper should have
-/// the connection.
-async fn read_head(stream: &TcpStream) -> io::Result<Head> {
+/// the connection. Only requests whose path `is_subscribe` accepts are served here.
+async fn read_head(stream: &TcpStream, is_subscribe: impl Fn(&str) -> bool) -> io::Result<Head> {
     let mut buffer = Vec::with_capacity(1024);
     loop {
         stream.readable().await?;
@@ -156,10 +214,11 @@ async fn read_head(stream: &TcpStream) -> io::Result<Head> {
             return Ok(Head::ToHyper(Bytes::from(buffer)));
         }
         match parse_direct(&buffer) {
-            Parsed::Direct(request, length) => {
+            Parsed::Direct(request, length) if is_subscribe(request.uri().path()) => {
                 let rest = Bytes::from(buffer).slice(length..);
                 return Ok(Head::Direct { request, rest });
             }
+            Parsed::Direct(..) => return Ok(Head::ToHyper(Bytes::from(buffer))),
             Parsed::Partial if buffer.len() < MAX_HEAD_BYTES => continue,
             Parsed::Partial | Parsed::ToHyper => return Ok(Head::ToHyper(Bytes::from(buffer))),
         }

@@ -1,57 +1,178 @@
-//! API errors and their JSON bodies: `{"error": "<code>", "detail": "<sentence>"}`.
+//! Refused requests: [`ErrorCode`] names every way a request can be refused, and
+//! [`ApiError`] carries one with a sentence for people.
 //!
-//! Every request the server refuses gets one of these, with a status code that says who
-//! must act (4xx: the client; 503: retry later) and a body that names the rule broken.
+//! The JSON body is `{"error": "<code>", "detail": "<sentence>"}`. The code is stable and
+//! for machines; its HTTP status says who must act (4xx: the client; 503: retry later).
+//! How an error becomes a response is in `response.rs`.
 
 use std::fmt;
 
-use http::{header, HeaderValue, StatusCode};
+use http::StatusCode;
 use sse_core::{EventError, NamespaceError};
 
-/// A refused request: the status, a stable machine-readable code, and a sentence for
-/// people.
+/// Every machine-readable error code the HTTP API answers with, and its status.
+///
+/// ```
+/// use sse_hyper::ErrorCode;
+///
+/// assert_eq!(ErrorCode::InvalidNamespace.as_str(), "invalid_namespace");
+/// assert_eq!(ErrorCode::InvalidNamespace.status().as_u16(), 400);
+/// assert!(ErrorCode::ALL.contains(&ErrorCode::Draining));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// 400: a namespace breaks a rule of the namespace syntax.
+    InvalidNamespace,
+    /// 400: an event field (`event`, `id`, `retry`) is not allowed on the wire.
+    InvalidField,
+    /// 400: the body is not the JSON it should be.
+    InvalidJson,
+    /// 400: the event data is not UTF-8 text.
+    InvalidData,
+    /// 400: a JSON member the request needs is missing.
+    MissingField,
+    /// 400: a JSON member is not one the API knows.
+    UnknownField,
+    /// 400: a stream names more namespaces than one stream may hold.
+    TooManyNamespaces,
+    /// 400: an NDJSON batch holds no event.
+    EmptyBatch,
+    /// 400: the request body could not be read.
+    BodyReadFailed,
+    /// 401: the bearer token is missing or wrong.
+    Unauthorized,
+    /// 404: no route serves the path.
+    NotFound,
+    /// 405: the route exists but not for this method (the answer carries `Allow`).
+    MethodNotAllowed,
+    /// 413: the body is larger than the limit.
+    PayloadTooLarge,
+    /// 415: the `Content-Type` is not one the route reads.
+    UnsupportedMediaType,
+    /// 503: the server is shutting down (the answer carries `Retry-After`).
+    Draining,
+    /// 503: the server holds its limit of event streams (the answer carries
+    /// `Retry-After`).
+    TooManyConnections,
+}
+
+impl ErrorCode {
+    /// Every code, in the order of their status.
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::InvalidNamespace,
+        ErrorCode::InvalidField,
+        ErrorCode::InvalidJson,
+        ErrorCode::InvalidData,
+        ErrorCode::MissingField,
+        ErrorCode::UnknownField,
+        ErrorCode::TooManyNamespaces,
+        ErrorCode::EmptyBatch,
+        ErrorCode::BodyReadFailed,
+        ErrorCode::Unauthorized,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::Draining,
+        ErrorCode::TooManyConnections,
+    ];
+
+    /// The code as the `error` member of the JSON body spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidNamespace => "invalid_namespace",
+            ErrorCode::InvalidField => "invalid_field",
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidData => "invalid_data",
+            ErrorCode::MissingField => "missing_field",
+            ErrorCode::UnknownField => "unknown_field",
+            ErrorCode::TooManyNamespaces => "too_many_namespaces",
+            ErrorCode::EmptyBatch => "empty_batch",
+            ErrorCode::BodyReadFailed => "body_read_failed",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::Draining => "draining",
+            ErrorCode::TooManyConnections => "too_many_connections",
+        }
+    }
+
+    /// The HTTP status a refusal with this code carries.
+    pub const fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::InvalidNamespace
+            | ErrorCode::InvalidField
+            | ErrorCode::InvalidJson
+            | ErrorCode::InvalidData
+            | ErrorCode::MissingField
+            | ErrorCode::UnknownField
+            | ErrorCode::TooManyNamespaces
+            | ErrorCode::EmptyBatch
+            | ErrorCode::BodyReadFailed => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::Draining | ErrorCode::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refused request: an [`ErrorCode`] and a sentence for people that names the rule
+/// broken.
+///
+/// [`SseService::event_stream`](crate::SseService::event_stream) returns one; an
+/// application answers it with [`ApiError::into_response`], or with its own response.
+///
+/// ```
+/// use sse_hyper::{ApiError, ErrorCode};
+///
+/// let error = ApiError::new(ErrorCode::Unauthorized, "log in first");
+/// assert_eq!(error.status().as_u16(), 401);
+/// assert!(error.body().contains(r#""error":"unauthorized""#));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     detail: String,
-    retry_after_secs: Option<u32>,
     allow: Option<&'static str>,
 }
 
 impl ApiError {
-    /// An error with `status`, machine-readable `code` and human `detail`.
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> ApiError {
+    /// A refusal with `code` and a human `detail`.
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> ApiError {
         ApiError {
-            status,
             code,
             detail: detail.into(),
-            retry_after_secs: None,
             allow: None,
         }
     }
 
-    /// 400 for a malformed request field.
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, code, detail)
-    }
-
     /// 405 with the methods the route does allow.
-    pub fn method_not_allowed(allow: &'static str) -> ApiError {
-        let mut error = ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("this route allows {allow}"),
-        );
-        error.allow = Some(allow);
-        error
+    pub(crate) fn method_not_allowed(allow: &'static str) -> ApiError {
+        ApiError {
+            allow: Some(allow),
+            ..ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                format!("this route allows {allow}"),
+            )
+        }
     }
 
     /// 404 for a path no route serves.
-    pub fn not_found(path: &str) -> ApiError {
+    pub(crate) fn not_found(path: &str) -> ApiError {
         ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             format!(
                 "no route for {path:?}; see /subscribe/{{namespace}} and /publish/{{namespace}}"
             ),
@@ -59,44 +180,45 @@ impl ApiError {
     }
 
     /// 401 for a missing or wrong bearer token.
-    pub fn unauthorized(what: &str) -> ApiError {
+    pub(crate) fn unauthorized(what: &str) -> ApiError {
         ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             format!("{what} requires 'Authorization: Bearer <token>' with the configured token"),
         )
     }
 
     /// 503 while the server drains for shutdown.
-    pub fn draining() -> ApiError {
-        let mut error = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "draining",
+    pub(crate) fn draining() -> ApiError {
+        ApiError::new(
+            ErrorCode::Draining,
             "the server is shutting down; retry against another node",
-        );
-        error.retry_after_secs = Some(1);
-        error
+        )
     }
 
-    /// 503 with `Retry-After` when the connection limit is reached.
-    pub fn too_many_connections(limit: usize) -> ApiError {
-        let mut error = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_connections",
+    /// 503 when the connection limit is reached.
+    pub(crate) fn too_many_connections(limit: usize) -> ApiError {
+        ApiError::new(
+            ErrorCode::TooManyConnections,
             format!("the server holds its limit of {limit} event streams; retry later"),
-        );
-        error.retry_after_secs = Some(5);
-        error
+        )
     }
 
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        self.status
+    /// The same refusal with `prefix` put before its detail (such as the line of a batch).
+    pub(crate) fn prefixed(self, prefix: impl fmt::Display) -> ApiError {
+        ApiError {
+            detail: format!("{prefix}: {}", self.detail),
+            ..self
+        }
     }
 
-    /// The machine-readable code (the `error` member of the body).
-    pub fn code(&self) -> &'static str {
+    /// The machine-readable code.
+    pub fn code(&self) -> ErrorCode {
         self.code
+    }
+
+    /// The HTTP status (the code's).
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
     }
 
     /// The human sentence (the `detail` member of the body).
@@ -106,25 +228,33 @@ impl ApiError {
 
     /// The JSON body.
     pub fn body(&self) -> String {
-        serde_json::json!({ "error": self.code, "detail": self.detail }).to_string()
+        serde_json::json!({ "error": self.code.as_str(), "detail": self.detail }).to_string()
     }
 
-    /// Headers that belong with this error besides the content type.
-    pub(crate) fn extra_headers(&self) -> Vec<(header::HeaderName, HeaderValue)> {
-        let mut headers = Vec::new();
-        if let Some(secs) = self.retry_after_secs {
-            headers.push((header::RETRY_AFTER, HeaderValue::from(secs)));
+    /// Seconds a client should wait before retrying, sent as `Retry-After`.
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        match self.code {
+            ErrorCode::Draining => Some(1),
+            ErrorCode::TooManyConnections => Some(5),
+            _ => None,
         }
-        if let Some(allow) = self.allow {
-            headers.push((header::ALLOW, HeaderValue::from_static(allow)));
-        }
-        headers
+    }
+
+    /// The `Allow` header value of a 405.
+    pub(crate) fn allow(&self) -> Option<&'static str> {
+        self.allow
     }
 }
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status().as_u16(),
+            self.code,
+            self.detail
+        )
     }
 }
 
@@ -132,15 +262,52 @@ impl std::error::Error for ApiError {}
 
 impl From<NamespaceError> for ApiError {
     fn from(error: NamespaceError) -> ApiError {
-        ApiError::bad_request("invalid_namespace", error.to_string())
+        ApiError::new(ErrorCode::InvalidNamespace, error.to_string())
     }
 }
 
 impl From<EventError> for ApiError {
     fn from(error: EventError) -> ApiError {
-        ApiError::bad_request(
-            "invalid_field",
+        ApiError::new(
+            ErrorCode::InvalidField,
             format!("field {:?}: {error}", error.field()),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_snake_case_and_listed_once() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "{code} listed twice");
+            assert!(code
+                .as_str()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_'));
+            assert!(code.status().is_client_error() || code.status().is_server_error());
+        }
+    }
+
+    #[test]
+    fn only_503s_ask_for_a_retry() {
+        for code in ErrorCode::ALL {
+            let error = ApiError::new(*code, "x");
+            assert_eq!(
+                error.retry_after_secs().is_some(),
+                code.status() == StatusCode::SERVICE_UNAVAILABLE,
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_prefix_keeps_the_code() {
+        let error = ApiError::new(ErrorCode::MissingField, "needs data").prefixed("line 3");
+        assert_eq!(error.code(), ErrorCode::MissingField);
+        assert_eq!(error.detail(), "line 3: needs data");
     }
 }

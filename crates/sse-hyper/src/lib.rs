@@ -34,29 +34,39 @@
 #![warn(clippy::unwrap_used)]
 #![forbid(unsafe_code)]
 
-mod admin;
+mod auth;
 mod body;
 mod config;
 mod connection;
 mod error;
-mod metrics;
 mod publish;
+mod rates;
+mod request_body;
+mod response;
+mod routes;
 mod server;
 mod service;
+mod state;
+mod status;
 mod streams;
+mod sync;
 #[cfg(feature = "tls")]
 mod tls;
 
-pub use admin::{NamespaceStatus, Rates, Status};
 pub use body::SseBody;
 pub use config::{
-    Config, CorsOrigins, ServerBuilder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEPALIVE,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT,
+    CorsOrigins, ServerBuilder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEPALIVE,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_NODE_NAME, DEFAULT_SHUTDOWN_TIMEOUT,
+    MIN_KEEPALIVE,
 };
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
+pub use rates::{RatePoint, Rates};
+pub use request_body::{BoxError, RequestBody};
+pub use routes::subscribe::{last_event_id, MAX_NAMESPACES_PER_STREAM};
 pub use server::Server;
-pub use service::{SseService, MAX_NAMESPACES_PER_STREAM};
+pub use service::SseService;
 pub use sse_core;
+pub use status::{NamespaceStatus, Status};
 pub use streams::ConnectionStatus;
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;

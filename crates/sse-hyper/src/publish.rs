@@ -16,7 +16,7 @@
 use serde_json::{Map, Value};
 use sse_core::{Event, Namespace};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// How a body is to be read, from its `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,8 +97,8 @@ fn parse_retry(text: &str) -> Result<u64, ApiError> {
 }
 
 fn invalid_retry() -> ApiError {
-    ApiError::bad_request(
-        "invalid_field",
+    ApiError::new(
+        ErrorCode::InvalidField,
         "field \"retry\": must be a non-negative integer number of milliseconds",
     )
 }
@@ -113,14 +113,16 @@ pub(crate) fn single_event(
         BodyKind::Raw => Event::new(utf8(body)?),
         BodyKind::Json => {
             let value: Value = serde_json::from_slice(body).map_err(|e| {
-                ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
+                ApiError::new(
+                    ErrorCode::InvalidJson,
+                    format!("the body is not valid JSON: {e}"),
+                )
             })?;
             event_from_object(value, false)?.1
         }
         BodyKind::NdJson => {
             return Err(ApiError::new(
-                http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "NDJSON batches go to POST /publish (without a namespace in the path)",
             ))
         }
@@ -139,23 +141,17 @@ pub(crate) fn batch_events(body: &[u8]) -> Result<Vec<(Namespace, Event)>, ApiEr
         if line.trim().is_empty() {
             continue;
         }
-        let at_line = |error: ApiError| {
-            ApiError::new(
-                error.status(),
-                error.code(),
-                format!("line {line_number}: {}", error.detail()),
-            )
-        };
+        let at_line = |error: ApiError| error.prefixed(format_args!("line {line_number}"));
         let value: Value = serde_json::from_str(line).map_err(|e| {
-            ApiError::bad_request(
-                "invalid_json",
+            ApiError::new(
+                ErrorCode::InvalidJson,
                 format!("line {line_number}: not valid JSON: {e}"),
             )
         })?;
         let (namespace, event) = event_from_object(value, true).map_err(at_line)?;
         let namespace = namespace.ok_or_else(|| {
-            at_line(ApiError::bad_request(
-                "missing_field",
+            at_line(ApiError::new(
+                ErrorCode::MissingField,
                 "each line needs a \"namespace\"",
             ))
         })?;
@@ -163,8 +159,8 @@ pub(crate) fn batch_events(body: &[u8]) -> Result<Vec<(Namespace, Event)>, ApiEr
         events.push((namespace, event));
     }
     if events.is_empty() {
-        return Err(ApiError::bad_request(
-            "empty_batch",
+        return Err(ApiError::new(
+            ErrorCode::EmptyBatch,
             "the batch holds no events: send one JSON object per line",
         ));
     }
@@ -173,8 +169,8 @@ pub(crate) fn batch_events(body: &[u8]) -> Result<Vec<(Namespace, Event)>, ApiEr
 
 fn utf8(body: &[u8]) -> Result<&str, ApiError> {
     std::str::from_utf8(body).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_data",
+        ApiError::new(
+            ErrorCode::InvalidData,
             format!(
                 "event data must be UTF-8 text (invalid byte at offset {})",
                 e.valid_up_to()
@@ -189,8 +185,8 @@ fn event_from_object(
     with_namespace: bool,
 ) -> Result<(Option<Namespace>, Event), ApiError> {
     let Value::Object(mut object) = value else {
-        return Err(ApiError::bad_request(
-            "invalid_json",
+        return Err(ApiError::new(
+            ErrorCode::InvalidJson,
             "the JSON must be an object such as {\"event\": \"...\", \"data\": ...}",
         ));
     };
@@ -203,8 +199,8 @@ fn event_from_object(
     };
     let data = match object.remove("data") {
         None => {
-            return Err(ApiError::bad_request(
-                "missing_field",
+            return Err(ApiError::new(
+                ErrorCode::MissingField,
                 "the JSON object needs a \"data\" member",
             ))
         }
@@ -220,9 +216,10 @@ fn event_from_object(
     }
     match object.remove("retry") {
         None | Some(Value::Null) => {}
-        Some(Value::Number(n)) if n.as_u64().is_some() => {
-            event = event.with_retry(n.as_u64().unwrap_or_default());
-        }
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(milliseconds) => event = event.with_retry(milliseconds),
+            None => return Err(invalid_retry()),
+        },
         Some(_) => return Err(invalid_retry()),
     }
     if let Some(unknown) = object.keys().next() {
@@ -231,8 +228,8 @@ fn event_from_object(
         } else {
             "event, data, id, retry"
         };
-        return Err(ApiError::bad_request(
-            "unknown_field",
+        return Err(ApiError::new(
+            ErrorCode::UnknownField,
             format!("unknown member {unknown:?}; known members are {known}"),
         ));
     }
@@ -246,8 +243,8 @@ fn optional_string(
     match object.remove(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => Ok(Some(text)),
-        Some(_) => Err(ApiError::bad_request(
-            "invalid_field",
+        Some(_) => Err(ApiError::new(
+            ErrorCode::InvalidField,
             format!("field {name:?}: must be a string"),
         )),
     }
@@ -327,36 +324,41 @@ mod tests {
 
     #[test]
     fn bad_inputs_name_the_problem() {
-        let cases: &[(BodyKind, &[u8], &str, &str)] = &[
-            (BodyKind::Raw, b"\xff", "", "invalid_data"),
-            (BodyKind::Json, b"{", "", "invalid_json"),
-            (BodyKind::Json, b"[1]", "", "invalid_json"),
-            (BodyKind::Json, br#"{"event": "x"}"#, "", "missing_field"),
+        let cases: &[(BodyKind, &[u8], &str, ErrorCode)] = &[
+            (BodyKind::Raw, b"\xff", "", ErrorCode::InvalidData),
+            (BodyKind::Json, b"{", "", ErrorCode::InvalidJson),
+            (BodyKind::Json, b"[1]", "", ErrorCode::InvalidJson),
+            (
+                BodyKind::Json,
+                br#"{"event": "x"}"#,
+                "",
+                ErrorCode::MissingField,
+            ),
             (
                 BodyKind::Json,
                 br#"{"data": "x", "evnet": "typo"}"#,
                 "",
-                "unknown_field",
+                ErrorCode::UnknownField,
             ),
             (
                 BodyKind::Json,
                 br#"{"data": "x", "retry": -1}"#,
                 "",
-                "invalid_field",
+                ErrorCode::InvalidField,
             ),
             (
                 BodyKind::Json,
                 br#"{"data": "x", "id": 5}"#,
                 "",
-                "invalid_field",
+                ErrorCode::InvalidField,
             ),
             (
                 BodyKind::Json,
                 br#"{"data": "x", "event": "a\nb"}"#,
                 "",
-                "invalid_field",
+                ErrorCode::InvalidField,
             ),
-            (BodyKind::Raw, b"x", "id=a%0Ab", "invalid_field"),
+            (BodyKind::Raw, b"x", "id=a%0Ab", ErrorCode::InvalidField),
         ];
         for (kind, body, q, code) in cases {
             let result = QueryFields::parse(Some(q)).and_then(|q| single_event(*kind, body, &q));
@@ -364,11 +366,11 @@ mod tests {
         }
         assert_eq!(
             QueryFields::parse(Some("retry=-5")).unwrap_err().code(),
-            "invalid_field"
+            ErrorCode::InvalidField
         );
         assert_eq!(
             QueryFields::parse(Some("retry=+5")).unwrap_err().code(),
-            "invalid_field"
+            ErrorCode::InvalidField
         );
     }
 
@@ -385,10 +387,13 @@ mod tests {
     fn batch_error_names_the_line_and_rejects_everything() {
         let body = b"{\"namespace\": \"/a\", \"data\": \"1\"}\n{\"namespace\": \"/a//b\", \"data\": \"2\"}\n";
         let error = batch_events(body).unwrap_err();
-        assert_eq!(error.code(), "invalid_namespace");
+        assert_eq!(error.code(), ErrorCode::InvalidNamespace);
         assert!(error.detail().starts_with("line 2:"), "{}", error.detail());
         let error = batch_events(b"{\"data\": \"1\"}").unwrap_err();
-        assert_eq!(error.code(), "missing_field");
-        assert_eq!(batch_events(b"\n\n").unwrap_err().code(), "empty_batch");
+        assert_eq!(error.code(), ErrorCode::MissingField);
+        assert_eq!(
+            batch_events(b"\n\n").unwrap_err().code(),
+            ErrorCode::EmptyBatch
+        );
     }
 }

@@ -12,7 +12,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use sse_core::Hub;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 
-use crate::config::{Config, ServerBuilder};
+use crate::config::ServerBuilder;
 use crate::connection::{self, Serving};
 use crate::service::SseService;
 
@@ -41,13 +41,24 @@ pub struct Server {
     service: SseService,
 }
 
-impl Server {
-    pub(crate) fn new(hub: Hub, config: Config) -> Server {
+impl ServerBuilder {
+    /// Builds the server (no socket is opened until it is served).
+    ///
+    /// # Panics
+    ///
+    /// If [`hub`](ServerBuilder::hub) was given together with
+    /// [`queue_capacity`](ServerBuilder::queue_capacity) or
+    /// [`history_capacity`](ServerBuilder::history_capacity): those size a hub the builder
+    /// creates, and would do nothing.
+    pub fn build(self) -> Server {
+        let (hub, config) = self.into_parts();
         Server {
             service: SseService::new(hub, config),
         }
     }
+}
 
+impl Server {
     /// Starts configuring a server.
     pub fn builder() -> ServerBuilder {
         ServerBuilder::default()
@@ -79,8 +90,8 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
-        let shared = self.service.shared();
-        let config = &shared.config;
+        let state = self.service.state();
+        let config = state.config();
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -92,6 +103,8 @@ impl Server {
             builder,
             head_timeout: config.header_read_timeout,
             closing: closing_receiver,
+            #[cfg(feature = "tls")]
+            tls: config.tls.clone(),
         };
         let graceful = GracefulShutdown::new();
         if let Ok(addr) = listener.local_addr() {
@@ -108,7 +121,7 @@ impl Server {
             }
         }
         tracing::info!("shutting down: draining event streams");
-        shared.start_draining();
+        state.start_draining();
         if !config.drain_delay.is_zero() {
             self.accept_while_draining(&listener, &serving, &graceful)
                 .await;
@@ -133,34 +146,10 @@ impl Server {
         serving: &Serving,
         graceful: &GracefulShutdown,
     ) {
-        // Events are small and latency matters more than packet count.
-        let _ = stream.set_nodelay(true);
-        let service = self.service.with_remote_addr(peer);
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &self.service.shared().config.tls {
-            let acceptor = tls.acceptor().clone();
-            let timeout = self.service.shared().config.header_read_timeout;
-            let builder = serving.builder.clone();
-            let watcher = graceful.watcher();
-            tokio::spawn(async move {
-                let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
-                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-                };
-                let connection = builder
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .into_owned();
-                if let Err(error) = watcher.watch(connection).await {
-                    tracing::debug!(%peer, %error, "connection ended with an error");
-                }
-            });
-            return;
-        }
         tokio::spawn(connection::serve(
             stream,
             peer,
-            service,
+            self.service.with_remote_addr(peer),
             serving.clone(),
             graceful.watcher(),
         ));
@@ -174,7 +163,7 @@ impl Server {
         serving: &Serving,
         graceful: &GracefulShutdown,
     ) {
-        let delay = tokio::time::sleep(self.service.shared().config.drain_delay);
+        let delay = tokio::time::sleep(self.service.state().config().drain_delay);
         tokio::pin!(delay);
         loop {
             tokio::select! {

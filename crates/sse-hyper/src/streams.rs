@@ -3,7 +3,7 @@
 //!
 //! # Keepalives without a timer per connection
 //!
-//! One background task (see [`crate::server`]) calls [`Streams::sweep_keepalives`] once
+//! One background task (see `state.rs`) calls [`Streams::sweep_keepalives`] once
 //! per keepalive interval. The sweep visits every open stream: a stream that wrote
 //! something since the previous sweep is left alone; an idle one is marked due and woken,
 //! and writes one comment line. So the cost per interval is one pass over the registry
@@ -17,13 +17,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use std::task::Waker;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::error::ApiError;
+use crate::sync::Mutex;
 
 /// What is known about a stream when it opens.
 #[derive(Debug, Clone)]
@@ -47,20 +47,16 @@ pub(crate) struct StreamEntry {
 }
 
 impl StreamEntry {
-    fn lock_waker(&self) -> MutexGuard<'_, Option<Waker>> {
-        self.waker.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Remembers who to wake for a keepalive or shutdown.
     pub(crate) fn register_waker(&self, waker: &Waker) {
-        let mut slot = self.lock_waker();
+        let mut slot = self.waker.lock();
         if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
             *slot = Some(waker.clone());
         }
     }
 
     fn wake(&self) {
-        if let Some(waker) = self.lock_waker().take() {
+        if let Some(waker) = self.waker.lock().take() {
             waker.wake();
         }
     }
@@ -104,6 +100,12 @@ impl Drop for StreamGuard {
     }
 }
 
+/// Refusal of a stream because `limit` streams are open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AtLimit {
+    pub(crate) limit: usize,
+}
+
 /// One stream in the admin status; field names match the classic Go `sseserver` API.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConnectionStatus {
@@ -123,7 +125,7 @@ pub struct ConnectionStatus {
 
 impl Streams {
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Arc<StreamEntry>>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+        self.entries.lock()
     }
 
     /// Registers a stream unless `limit` streams are already open.
@@ -131,7 +133,7 @@ impl Streams {
         self: &Arc<Self>,
         limit: usize,
         info: StreamInfo,
-    ) -> Result<StreamGuard, ApiError> {
+    ) -> Result<StreamGuard, AtLimit> {
         let reserved = self
             .open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
@@ -139,7 +141,7 @@ impl Streams {
             });
         if reserved.is_err() {
             self.refused_total.fetch_add(1, Ordering::Relaxed);
-            return Err(ApiError::too_many_connections(limit));
+            return Err(AtLimit { limit });
         }
         let entry = Arc::new(StreamEntry {
             key: self.next_key.fetch_add(1, Ordering::Relaxed),
@@ -239,7 +241,7 @@ mod tests {
         let a = streams.open(2, info()).unwrap();
         let _b = streams.open(2, info()).unwrap();
         let refused = streams.open(2, info()).unwrap_err();
-        assert_eq!(refused.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused, AtLimit { limit: 2 });
         drop(a);
         assert!(streams.open(2, info()).is_ok());
         assert_eq!(streams.refused_total.load(Ordering::Relaxed), 1);

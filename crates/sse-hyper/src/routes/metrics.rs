@@ -6,7 +6,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use http::{header, HeaderValue, Response, StatusCode};
+use http::{Response, StatusCode};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -14,7 +14,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::body::SseBody;
-use crate::service::Shared;
+use crate::response;
+use crate::state::State;
 
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -53,9 +54,10 @@ fn encode_one(
     metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
 }
 
-fn snapshot(shared: &Shared) -> Snapshot {
-    let hub = shared.hub.stats();
-    let streams = &shared.streams;
+fn snapshot(state: &State) -> Snapshot {
+    let hub = state.hub().stats();
+    let streams = state.streams();
+    let requests = state.request_counts();
     let gauge = |v: usize| Value::Gauge(i64::try_from(v).unwrap_or(i64::MAX));
     let gauge_u64 = |v: u64| Value::Gauge(i64::try_from(v).unwrap_or(i64::MAX));
     Snapshot {
@@ -108,42 +110,56 @@ fn snapshot(shared: &Shared) -> Snapshot {
             (
                 "sse_publish_requests",
                 "Publish requests received since start.",
-                Value::Counter(shared.publish_requests.load(Relaxed)),
+                Value::Counter(requests.publish_requests),
             ),
             (
                 "sse_requests_rejected",
                 "Requests answered with an error since start.",
-                Value::Counter(shared.rejected_requests.load(Relaxed)),
+                Value::Counter(requests.rejected_requests),
             ),
             (
                 "sse_uptime_seconds",
                 "Seconds since the server started.",
-                Value::GaugeF64(shared.started.elapsed().as_secs_f64()),
+                Value::GaugeF64(state.uptime().as_secs_f64()),
             ),
             (
                 "sse_draining",
                 "1 while the server drains for shutdown.",
-                Value::Gauge(i64::from(shared.is_draining())),
+                Value::Gauge(i64::from(state.is_draining())),
             ),
         ],
     }
 }
 
-pub(crate) fn response(shared: &Shared) -> Response<SseBody> {
+/// `GET /metrics`.
+pub(crate) fn handle(state: &State) -> Response<SseBody> {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(snapshot(shared)));
+    registry.register_collector(Box::new(snapshot(state)));
     let mut text = String::new();
-    let (status, body) = match prometheus_client::encoding::text::encode(&mut text, &registry) {
-        Ok(()) => (StatusCode::OK, text),
-        Err(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "# metrics encoding failed\n".to_owned(),
-        ),
-    };
-    let mut response = Response::new(SseBody::full(body));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-    response
+    prometheus_client::encoding::text::encode(&mut text, &registry)
+        .expect("encoding into a String cannot fail, and every name and help text is valid");
+    response::with_type(StatusCode::OK, text, CONTENT_TYPE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use sse_core::Hub;
+
+    #[test]
+    fn a_scrape_names_every_counter_with_its_type() {
+        let state = State::new(Hub::new(), Config::default());
+        state.count_publish_request();
+        let response = handle(&state);
+        assert_eq!(response.status(), StatusCode::OK);
+        let text = String::from_utf8(response.into_body().into_full().to_vec()).unwrap();
+        assert!(
+            text.contains("# TYPE sse_publish_requests counter"),
+            "{text}"
+        );
+        assert!(text.contains("sse_publish_requests_total 1"), "{text}");
+        assert!(text.contains("# TYPE sse_streams_open gauge"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
 }

@@ -1,0 +1,115 @@
+//! `POST /publish/{namespace}` (one event) and `POST /publish` (an NDJSON batch).
+//!
+//! Each request is admitted (counted, refused while draining or without the token),
+//! read within the body limit, parsed whole by `publish.rs`, and only then published, so
+//! a refused request publishes nothing.
+
+use http::{header, HeaderMap, Request, Response, StatusCode};
+use serde::Serialize;
+use sse_core::Namespace;
+
+use crate::auth;
+use crate::body::SseBody;
+use crate::error::{ApiError, ErrorCode};
+use crate::publish::{batch_events, body_kind, single_event, BodyKind, QueryFields};
+use crate::request_body::{read_limited, RequestBody};
+use crate::response;
+use crate::state::State;
+
+/// The answer to a single publish.
+#[derive(Debug, Serialize)]
+struct Accepted<'a> {
+    id: &'a str,
+    namespace: &'a str,
+    subscribers: usize,
+}
+
+/// The answer to a batch.
+#[derive(Debug, Serialize)]
+struct BatchAccepted {
+    count: usize,
+    ids: Vec<String>,
+    subscribers: usize,
+}
+
+/// Publishes the request's one event to `path_namespace`.
+pub(crate) async fn handle_single(
+    state: &State,
+    request: Request<impl RequestBody>,
+    path_namespace: &str,
+) -> Result<Response<SseBody>, ApiError> {
+    admit(state, request.headers())?;
+    let namespace = Namespace::parse(path_namespace)?;
+    let kind = content_kind(request.headers())?;
+    let query = QueryFields::parse(request.uri().query())?;
+    let body = read_limited(request, state.config().max_body_bytes).await?;
+    let event = single_event(kind, &body, &query)?;
+    let published = state.hub().publish(&namespace, event)?;
+    Ok(response::json(
+        StatusCode::ACCEPTED,
+        &Accepted {
+            id: &published.id,
+            namespace: namespace.as_str(),
+            subscribers: published.subscribers,
+        },
+    ))
+}
+
+/// Publishes every event of the request's NDJSON batch, in order, or none.
+pub(crate) async fn handle_batch(
+    state: &State,
+    request: Request<impl RequestBody>,
+) -> Result<Response<SseBody>, ApiError> {
+    admit(state, request.headers())?;
+    if content_kind(request.headers())? != BodyKind::NdJson {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "POST /publish takes a batch as 'Content-Type: application/x-ndjson'; \
+             to publish one event, POST /publish/{namespace}",
+        ));
+    }
+    let body = read_limited(request, state.config().max_body_bytes).await?;
+    let events = batch_events(&body)?;
+    let mut accepted = BatchAccepted {
+        count: events.len(),
+        ids: Vec::with_capacity(events.len()),
+        subscribers: 0,
+    };
+    for (namespace, event) in events {
+        // Every event was validated whole by `batch_events`, so none can fail here.
+        let published = state.hub().publish(&namespace, event)?;
+        accepted.ids.push(published.id.to_string());
+        accepted.subscribers += published.subscribers;
+    }
+    Ok(response::json(StatusCode::ACCEPTED, &accepted))
+}
+
+/// Counts a publish request and refuses it while draining or without the token.
+fn admit(state: &State, headers: &HeaderMap) -> Result<(), ApiError> {
+    state.count_publish_request();
+    if state.is_draining() {
+        return Err(ApiError::draining());
+    }
+    if let Some(token) = &state.config().publish_token {
+        if !auth::bearer_matches(headers, token) {
+            return Err(ApiError::unauthorized("publishing"));
+        }
+    }
+    Ok(())
+}
+
+fn content_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    body_kind(content_type.as_deref()).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!(
+                "Content-Type {:?} is not accepted; send text (the body is the data), \
+                 application/json, or application/x-ndjson to POST /publish",
+                content_type.unwrap_or_default()
+            ),
+        )
+    })
+}

@@ -1,0 +1,184 @@
+//! `GET /subscribe/{namespace}` and `GET /subscribe?ns=...`: opening event streams.
+//!
+//! [`open`] is the one way a stream opens, for this route and for applications that put
+//! the hub's stream behind their own route
+//! ([`SseService::event_stream`](crate::SseService::event_stream)): connection limit,
+//! draining, namespace reduction, replay after `Last-Event-ID`, and the response head.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{header, HeaderMap, HeaderValue, Request, Response};
+use sse_core::Namespace;
+
+use crate::body::SseBody;
+use crate::error::{ApiError, ErrorCode};
+use crate::state::State;
+use crate::streams::StreamInfo;
+
+/// The most namespaces one event stream may subscribe to.
+pub const MAX_NAMESPACES_PER_STREAM: usize = 64;
+
+/// Answers `GET /subscribe{path_namespace}` with the stream of the path's namespace and
+/// those of `?ns=`.
+pub(crate) fn handle<B>(
+    state: &Arc<State>,
+    request: &Request<B>,
+    path_namespace: &str,
+    remote_addr: Option<SocketAddr>,
+) -> Result<Response<SseBody>, ApiError> {
+    let query = SubscribeQuery::parse(request.uri().query())?;
+    let mut namespaces = query.namespaces;
+    if namespaces.is_empty() || path_namespace != "/" {
+        namespaces.push(Namespace::parse(path_namespace)?);
+    }
+    let info = StreamInfo {
+        request_path: request.uri().path().to_owned(),
+        namespaces: Vec::new(),
+        client_ip: remote_addr.map(|a| a.to_string()).unwrap_or_default(),
+        user_agent: header_text(request.headers(), header::USER_AGENT).unwrap_or_default(),
+    };
+    // The header wins: on reconnection a browser sends it with the newest id, while the
+    // URL still carries the ?lastEventId= it was first opened with.
+    let last_event_id = header_text(request.headers(), "last-event-id").or(query.last_event_id);
+    open(state, &namespaces, last_event_id.as_deref(), info)
+}
+
+/// Opens an event stream of `namespaces`, replaying what followed `last_event_id`.
+pub(crate) fn open(
+    state: &Arc<State>,
+    namespaces: &[Namespace],
+    last_event_id: Option<&str>,
+    mut info: StreamInfo,
+) -> Result<Response<SseBody>, ApiError> {
+    if state.is_draining() {
+        return Err(ApiError::draining());
+    }
+    let namespaces = Namespace::outermost(namespaces);
+    if namespaces.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidNamespace,
+            "a stream needs at least one namespace ('/' for everything)",
+        ));
+    }
+    if namespaces.len() > MAX_NAMESPACES_PER_STREAM {
+        return Err(too_many_namespaces());
+    }
+    state.ensure_maintenance();
+    info.namespaces = namespaces.iter().map(Namespace::to_string).collect();
+    let config = state.config();
+    let guard = state
+        .streams()
+        .open(config.max_connections, info)
+        .map_err(|at| ApiError::too_many_connections(at.limit))?;
+    let subscription = match last_event_id.filter(|id| !id.is_empty()) {
+        Some(id) => state.hub().subscribe_after(&namespaces, id),
+        None => state.hub().subscribe(&namespaces),
+    };
+    tracing::debug!(?namespaces, last_event_id, "event stream opened");
+    let body = SseBody::event_stream(
+        state.preamble().clone(),
+        subscription,
+        state.keepalive_comment().clone(),
+        guard,
+        Arc::clone(state.streams()),
+    );
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+/// The id a client resumes after: its `Last-Event-ID` header, or else the `lastEventId`
+/// query parameter a browser's first connection can carry. `None` when neither is there.
+///
+/// ```
+/// let request = http::Request::get("/news?lastEventId=41").body(()).unwrap();
+/// assert_eq!(sse_hyper::last_event_id(&request).as_deref(), Some("41"));
+///
+/// let request = http::Request::get("/news?lastEventId=41")
+///     .header("last-event-id", "42")
+///     .body(())
+///     .unwrap();
+/// assert_eq!(sse_hyper::last_event_id(&request).as_deref(), Some("42"));
+/// ```
+pub fn last_event_id<B>(request: &Request<B>) -> Option<String> {
+    header_text(request.headers(), "last-event-id").or_else(|| {
+        form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+            .find(|(key, _)| key == "lastEventId")
+            .map(|(_, value)| value.into_owned())
+    })
+}
+
+/// `GET /subscribe` query parameters.
+#[derive(Debug)]
+struct SubscribeQuery {
+    namespaces: Vec<Namespace>,
+    last_event_id: Option<String>,
+}
+
+impl SubscribeQuery {
+    fn parse(query: Option<&str>) -> Result<SubscribeQuery, ApiError> {
+        let mut parsed = SubscribeQuery {
+            namespaces: Vec::new(),
+            last_event_id: None,
+        };
+        for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            match key.as_ref() {
+                "ns" => {
+                    // Checked while parsing, so a query of a million `ns` costs no more.
+                    if parsed.namespaces.len() == MAX_NAMESPACES_PER_STREAM {
+                        return Err(too_many_namespaces());
+                    }
+                    parsed.namespaces.push(Namespace::parse(&value)?);
+                }
+                "lastEventId" => parsed.last_event_id = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+fn too_many_namespaces() -> ApiError {
+    ApiError::new(
+        ErrorCode::TooManyNamespaces,
+        format!("one stream may subscribe to at most {MAX_NAMESPACES_PER_STREAM} namespaces"),
+    )
+}
+
+fn header_text(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_names_namespaces_and_a_resume_id() {
+        let query = SubscribeQuery::parse(Some("ns=/a&ns=%2Fb%2Fc&lastEventId=7&x=1")).unwrap();
+        let names: Vec<&str> = query.namespaces.iter().map(Namespace::as_str).collect();
+        assert_eq!(names, ["/a", "/b/c"]);
+        assert_eq!(query.last_event_id.as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn the_query_refuses_a_bad_namespace_and_too_many() {
+        let bad = SubscribeQuery::parse(Some("ns=/a//b")).unwrap_err();
+        assert_eq!(bad.code(), ErrorCode::InvalidNamespace);
+        let many = (0..=MAX_NAMESPACES_PER_STREAM)
+            .map(|i| format!("ns=/n{i}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let error = SubscribeQuery::parse(Some(&many)).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::TooManyNamespaces);
+    }
+}

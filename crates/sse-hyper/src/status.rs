@@ -1,0 +1,106 @@
+//! The admin status: what `/admin/status.json` answers and
+//! [`SseService::status`](crate::SseService::status) returns.
+//!
+//! The JSON keeps the field names of the classic Go `sseserver` status API (`node`,
+//! `status`, `reported_at`, `startup_time`, `msgs_broadcast`, `connections` with
+//! `request_path`, `namespace`, `created_at`, `client_ip`, `user_agent`, `msgs_sent`) and
+//! adds uptime, deliveries, cut-off subscribers, per-namespace subscriber counts and
+//! rates. Every number comes from atomic counters or a short lock on the registry, so
+//! reading the status never holds up publishing.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::rates::{RatePoint, Rates};
+use crate::state::State;
+use crate::streams::{unix_seconds, ConnectionStatus};
+
+/// A report on one server: its streams, counters and rates.
+///
+/// ```
+/// let server = sse_hyper::Server::builder().node_name("edge-1").build();
+/// let status = server.service().status();
+/// assert_eq!(status.node, "edge-1");
+/// assert_eq!(status.status, "OK");
+/// assert!(status.connections.is_empty());
+/// ```
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// The node name.
+    pub node: String,
+    /// `OK`, or `draining` during shutdown.
+    pub status: &'static str,
+    /// When this report was made, in seconds since the UNIX epoch.
+    pub reported_at: u64,
+    /// When the server started, in seconds since the UNIX epoch.
+    pub startup_time: u64,
+    /// Events published since start.
+    pub msgs_broadcast: u64,
+    /// Open event streams, oldest first.
+    pub connections: Vec<ConnectionStatus>,
+    /// Seconds since start.
+    pub uptime_seconds: f64,
+    /// Events queued to subscribers since start, summed over subscribers.
+    pub deliveries: u64,
+    /// Subscribers cut off for falling too far behind, since start.
+    pub lagged_cutoffs: u64,
+    /// Registered subscriptions.
+    pub subscribers: u64,
+    /// Subscriptions per exact namespace.
+    pub namespaces: Vec<NamespaceStatus>,
+    /// Rates over the last few seconds.
+    pub rates: Rates,
+    /// The rates of each second of the last minutes, oldest first (the admin page's
+    /// chart).
+    pub rate_history: Vec<RatePoint>,
+    /// Keepalive comments written since start.
+    pub keepalives_sent: u64,
+    /// Bytes written to event streams since start.
+    pub bytes_sent: u64,
+}
+
+/// Subscribers of one exact namespace.
+#[derive(Debug, Clone, Serialize)]
+pub struct NamespaceStatus {
+    /// The namespace.
+    pub namespace: String,
+    /// Subscriptions registered under exactly this namespace.
+    pub subscribers: usize,
+}
+
+/// The status of the server behind `state`, now.
+pub(crate) fn status(state: &State) -> Status {
+    let stats = state.hub().stats();
+    let streams = state.streams();
+    Status {
+        node: state.config().node_name.clone(),
+        status: if state.is_draining() {
+            "draining"
+        } else {
+            "OK"
+        },
+        reported_at: unix_seconds(SystemTime::now()),
+        startup_time: unix_seconds(state.started_at()),
+        msgs_broadcast: stats.events_published,
+        connections: streams.snapshot(),
+        uptime_seconds: state.uptime().as_secs_f64(),
+        deliveries: stats.deliveries,
+        lagged_cutoffs: stats.lagged_cutoffs,
+        subscribers: stats.subscribers,
+        namespaces: state
+            .hub()
+            .subscribers_by_namespace()
+            .into_iter()
+            .map(|(namespace, subscribers)| NamespaceStatus {
+                namespace: namespace.to_string(),
+                subscribers,
+            })
+            .collect(),
+        rates: state.rates(),
+        rate_history: state.rate_series(),
+        keepalives_sent: streams.keepalives_sent.load(Relaxed),
+        bytes_sent: streams.bytes_sent.load(Relaxed),
+    }
+}
