@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
@@ -26,6 +26,7 @@ use futures_core::Stream;
 
 use crate::hub::HubShared;
 use crate::namespace::Namespace;
+use crate::sync::Mutex;
 
 /// Why a subscription ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,18 +86,10 @@ impl SubscriberQueue {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, QueueState> {
-        // A panic while holding this lock cannot leave the queue inconsistent (every
-        // critical section is a single push, swap or flag store), so poisoning is ignored.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Queues one event without ever blocking on the reader.
     pub(crate) fn push(&self, event: &Bytes) -> Pushed {
         let (pushed, waker) = {
-            let mut state = self.lock();
+            let mut state = self.state.lock();
             if state.closed.is_some() {
                 return Pushed::Closed;
             }
@@ -118,7 +111,7 @@ impl SubscriberQueue {
     /// Ends the subscription with `reason`, unless it already ended.
     pub(crate) fn close(&self, reason: CloseReason) {
         let waker = {
-            let mut state = self.lock();
+            let mut state = self.state.lock();
             if state.closed.is_some() {
                 return;
             }
@@ -164,7 +157,7 @@ impl Subscription {
 
     /// Why the subscription ended, once it has; `None` while it is live.
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.queue.lock().closed
+        self.queue.state.lock().closed
     }
 
     /// Moves every event that is ready into `out` (which should be empty; its capacity is
@@ -173,7 +166,7 @@ impl Subscription {
     pub fn poll_recv_many(&mut self, cx: &mut Context<'_>, out: &mut Vec<Bytes>) -> Poll<usize> {
         let before = out.len();
         out.extend(self.ready.drain(..));
-        let mut state = self.queue.lock();
+        let mut state = self.queue.state.lock();
         if out.is_empty() {
             std::mem::swap(out, &mut state.events);
         } else {
@@ -200,7 +193,7 @@ impl Subscription {
     pub fn try_recv_many(&mut self, out: &mut Vec<Bytes>) -> Option<usize> {
         let before = out.len();
         out.extend(self.ready.drain(..));
-        let mut state = self.queue.lock();
+        let mut state = self.queue.state.lock();
         out.append(&mut state.events);
         let taken = out.len() - before;
         if taken == 0 && state.closed.is_some() {
