@@ -26,7 +26,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -34,6 +34,7 @@ use crate::event::{Event, EventError};
 use crate::history::{id_base_from_clock, Gap, History};
 use crate::namespace::Namespace;
 use crate::subscription::{CloseReason, Pushed, SubscriberQueue, Subscription};
+use crate::sync::Mutex;
 
 /// The default bound on one subscriber's queue, in events.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
@@ -214,7 +215,7 @@ impl Hub {
     /// Never waits for a subscriber. Fails only when a field is invalid (see
     /// [`Event::validate`]), in which case nothing is published and no id is used.
     pub fn publish(&self, namespace: &Namespace, event: Event) -> Result<Published, EventError> {
-        let mut state = self.shared.lock_state();
+        let mut state = self.shared.state.lock();
         let (id, event) = match event.id() {
             Some(id) => (Arc::<str>::from(id), event),
             None => {
@@ -266,7 +267,7 @@ impl Hub {
             namespaces,
             self.shared.queue_capacity,
         ));
-        let mut state = self.shared.lock_state();
+        let mut state = self.shared.state.lock();
         let replay = match last_event_id {
             Some(id) => {
                 let replay = state.history.replay_after(id, &queue.namespaces);
@@ -307,7 +308,7 @@ impl Hub {
     /// How many subscriptions are registered under each exact namespace, sorted by
     /// namespace.
     pub fn subscribers_by_namespace(&self) -> Vec<(Namespace, usize)> {
-        let state = self.shared.lock_state();
+        let state = self.shared.state.lock();
         let mut counts: Vec<_> = state
             .routes
             .iter()
@@ -321,7 +322,7 @@ impl Hub {
     /// Ends every subscription with [`CloseReason::HubClosed`]; later subscriptions end at
     /// once (after their replay). Publishing still records history.
     pub fn close(&self) {
-        let mut state = self.shared.lock_state();
+        let mut state = self.shared.state.lock();
         state.closed = true;
         let routes = std::mem::take(&mut state.routes);
         drop(state);
@@ -336,14 +337,6 @@ impl Hub {
 }
 
 impl HubShared {
-    fn lock_state(&self) -> MutexGuard<'_, HubState> {
-        // Every critical section leaves the state consistent before anything that could
-        // panic, so a poisoned lock is still safe to use.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Pushes `bytes` to every subscriber of `namespace` and its ancestors; returns how
     /// many got it. Cuts off and unregisters the ones whose queue overflowed.
     fn fan_out(&self, state: &mut HubState, namespace: &Namespace, bytes: &Bytes) -> usize {
@@ -372,7 +365,7 @@ impl HubShared {
 
     /// Unregisters a subscription (on drop).
     pub(crate) fn unsubscribe(&self, queue: &SubscriberQueue) {
-        let mut state = self.lock_state();
+        let mut state = self.state.lock();
         let removed = unregister(&mut state, queue);
         drop(state);
         if removed {

@@ -53,6 +53,7 @@ mod history;
 mod hub;
 mod namespace;
 mod subscription;
+mod sync;
 
 pub use decode::{DecodeError, Decoder, EventRef, MessageEvent, DEFAULT_MAX_EVENT_SIZE};
 pub use event::{encode_comment, encode_preamble, EncodedEvent, Event, EventError};

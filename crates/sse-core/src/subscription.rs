@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
@@ -26,6 +26,7 @@ use futures_core::Stream;
 
 use crate::hub::HubShared;
 use crate::namespace::Namespace;
+use crate::sync::Mutex;
 
 /// Why a subscription ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,18 +86,10 @@ impl SubscriberQueue {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, QueueState> {
-        // A panic while holding this lock cannot leave the queue inconsistent (every
-        // critical section is a single push, swap or flag store), so poisoning is ignored.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Queues one event without ever blocking on the reader.
     pub(crate) fn push(&self, event: &Bytes) -> Pushed {
         let (pushed, waker) = {
-            let mut state = self.lock();
+            let mut state = self.state.lock();
             if state.closed.is_some() {
                 return Pushed::Closed;
             }
@@ -118,7 +111,7 @@ impl SubscriberQueue {
     /// Ends the subscription with `reason`, unless it already ended.
     pub(crate) fn close(&self, reason: CloseReason) {
         let waker = {
-            let mut state = self.lock();
+            let mut state = self.state.lock();
             if state.closed.is_some() {
                 return;
             }
@@ -164,7 +157,7 @@ impl Subscription {
 
     /// Why the subscription ended, once it has; `None` while it is live.
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.queue.lock().closed
+        self.queue.state.lock().closed
     }
 
     /// Moves every event that is ready into `out` (which should be empty; its capacity is
@@ -173,7 +166,7 @@ impl Subscription {
     pub fn poll_recv_many(&mut self, cx: &mut Context<'_>, out: &mut Vec<Bytes>) -> Poll<usize> {
         let before = out.len();
         out.extend(self.ready.drain(..));
-        let mut state = self.queue.lock();
+        let mut state = self.queue.state.lock();
         if out.is_empty() {
             std::mem::swap(out, &mut state.events);
         } else {
@@ -200,7 +193,7 @@ impl Subscription {
     pub fn try_recv_many(&mut self, out: &mut Vec<Bytes>) -> Option<usize> {
         let before = out.len();
         out.extend(self.ready.drain(..));
-        let mut state = self.queue.lock();
+        let mut state = self.queue.state.lock();
         out.append(&mut state.events);
         let taken = out.len() - before;
         if taken == 0 && state.closed.is_some() {
@@ -242,5 +235,290 @@ impl fmt::Debug for Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.hub.unsubscribe(&self.queue);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::{Event, Hub};
+
+    /// A waker that counts its wake-ups, so a test sees whether one happened without
+    /// threads or timing.
+    #[derive(Default)]
+    struct WakeCounter(AtomicUsize);
+
+    impl WakeCounter {
+        fn new() -> (Arc<WakeCounter>, Waker) {
+            let counter = Arc::new(WakeCounter::default());
+            (Arc::clone(&counter), Waker::from(counter))
+        }
+
+        fn wakes(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    impl Wake for WakeCounter {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn ns(text: &str) -> Namespace {
+        Namespace::parse(text).unwrap()
+    }
+
+    fn queue(capacity: usize) -> SubscriberQueue {
+        SubscriberQueue::new(0, vec![Namespace::root()], capacity)
+    }
+
+    fn event(data: &str) -> Bytes {
+        Bytes::from(format!("data: {data}\n\n"))
+    }
+
+    fn publish(hub: &Hub, namespace: &str, data: &str) {
+        hub.publish(&ns(namespace), Event::new(data)).unwrap();
+    }
+
+    /// The `data` of each encoded event (each one line of data).
+    fn data(events: &[Bytes]) -> Vec<&str> {
+        events
+            .iter()
+            .map(|bytes| {
+                let text = std::str::from_utf8(bytes).unwrap();
+                let (_, data) = text.split_once("data: ").unwrap();
+                data.trim_end()
+            })
+            .collect()
+    }
+
+    fn noop_context() -> Context<'static> {
+        Context::from_waker(Waker::noop())
+    }
+
+    #[test]
+    fn a_queue_holds_up_to_its_capacity() {
+        let queue = queue(3);
+        for i in 0..3 {
+            assert_eq!(queue.push(&event(&i.to_string())), Pushed::Queued);
+        }
+        let state = queue.state.lock();
+        assert_eq!(data(&state.events), ["0", "1", "2"]);
+        assert_eq!(state.closed, None);
+    }
+
+    #[test]
+    fn a_push_into_a_full_queue_cuts_the_subscriber_off_as_lagged_and_frees_the_queue() {
+        let queue = queue(2);
+        queue.push(&event("0"));
+        queue.push(&event("1"));
+        assert_eq!(queue.push(&event("2")), Pushed::Overflowed);
+        let state = queue.state.lock();
+        assert_eq!(state.closed, Some(CloseReason::Lagged));
+        assert!(state.events.is_empty());
+        assert_eq!(state.events.capacity(), 0, "the queued events are freed");
+    }
+
+    #[test]
+    fn a_cut_off_queue_refuses_later_pushes() {
+        let queue = queue(1);
+        queue.push(&event("0"));
+        queue.push(&event("1"));
+        assert_eq!(queue.push(&event("2")), Pushed::Closed);
+        assert!(queue.state.lock().events.is_empty());
+    }
+
+    #[test]
+    fn the_first_close_reason_wins() {
+        let queue = queue(1);
+        queue.close(CloseReason::HubClosed);
+        queue.close(CloseReason::Lagged);
+        assert_eq!(queue.push(&event("0")), Pushed::Closed);
+        assert_eq!(queue.state.lock().closed, Some(CloseReason::HubClosed));
+    }
+
+    #[test]
+    fn a_cut_off_reader_gets_none_of_its_queued_events_only_the_end() {
+        let hub = Hub::builder().queue_capacity(2).build();
+        let mut sub = hub.subscribe(&[ns("/a")]);
+        for i in 0..3 {
+            publish(&hub, "/a", &i.to_string());
+        }
+        let mut out = Vec::new();
+        assert_eq!(
+            sub.poll_recv_many(&mut noop_context(), &mut out),
+            Poll::Ready(0)
+        );
+        assert!(out.is_empty());
+        assert_eq!(sub.close_reason(), Some(CloseReason::Lagged));
+        assert_eq!(sub.try_recv_many(&mut out), None);
+        assert_eq!(sub.poll_next_unpin(&mut noop_context()), Poll::Ready(None));
+        let stats = hub.stats();
+        assert_eq!((stats.lagged_cutoffs, stats.subscribers), (1, 0));
+    }
+
+    #[test]
+    fn a_cut_off_reader_still_reads_its_replay_before_the_end() {
+        let hub = Hub::builder().queue_capacity(1).build();
+        let first = hub.publish(&ns("/a"), Event::new("0")).unwrap();
+        publish(&hub, "/a", "1");
+        let mut sub = hub.subscribe_after(&[ns("/a")], &first.id);
+        publish(&hub, "/a", "2");
+        publish(&hub, "/a", "3");
+        assert_eq!(sub.close_reason(), Some(CloseReason::Lagged));
+        let mut out = Vec::new();
+        assert_eq!(
+            sub.poll_recv_many(&mut noop_context(), &mut out),
+            Poll::Ready(1)
+        );
+        assert_eq!(data(&out), ["1"]);
+        assert_eq!(
+            sub.poll_recv_many(&mut noop_context(), &mut Vec::new()),
+            Poll::Ready(0)
+        );
+    }
+
+    #[test]
+    fn poll_recv_many_takes_the_replay_and_everything_queued_in_one_call() {
+        let hub = Hub::new();
+        let first = hub.publish(&ns("/a"), Event::new("0")).unwrap();
+        publish(&hub, "/a", "1");
+        let mut sub = hub.subscribe_after(&[ns("/a")], &first.id);
+        for i in 2..5 {
+            publish(&hub, "/a", &i.to_string());
+        }
+        let mut out = Vec::new();
+        assert_eq!(
+            sub.poll_recv_many(&mut noop_context(), &mut out),
+            Poll::Ready(4)
+        );
+        assert_eq!(data(&out), ["1", "2", "3", "4"]);
+        assert!(sub
+            .poll_recv_many(&mut noop_context(), &mut Vec::new())
+            .is_pending());
+    }
+
+    #[test]
+    fn poll_recv_many_hands_its_empty_buffer_to_the_queue_so_reading_does_not_allocate() {
+        let hub = Hub::new();
+        let mut sub = hub.subscribe(&[ns("/a")]);
+        publish(&hub, "/a", "0");
+        let mut out = Vec::with_capacity(16);
+        let spare = out.as_ptr();
+        assert_eq!(
+            sub.poll_recv_many(&mut noop_context(), &mut out),
+            Poll::Ready(1)
+        );
+        assert_eq!(sub.queue.state.lock().events.as_ptr(), spare);
+    }
+
+    #[test]
+    fn poll_recv_many_returns_what_was_queued_before_a_close_then_the_end() {
+        let hub = Hub::new();
+        let mut sub = hub.subscribe(&[ns("/a")]);
+        publish(&hub, "/a", "0");
+        publish(&hub, "/a", "1");
+        hub.close();
+        let mut out = Vec::new();
+        assert_eq!(
+            sub.poll_recv_many(&mut noop_context(), &mut out),
+            Poll::Ready(2)
+        );
+        assert_eq!(data(&out), ["0", "1"]);
+        assert_eq!(
+            sub.poll_recv_many(&mut noop_context(), &mut Vec::new()),
+            Poll::Ready(0)
+        );
+        assert_eq!(sub.close_reason(), Some(CloseReason::HubClosed));
+    }
+
+    #[test]
+    fn a_push_after_a_pending_poll_wakes_the_reader_exactly_once() {
+        let hub = Hub::new();
+        let mut sub = hub.subscribe(&[ns("/a")]);
+        let (counter, waker) = WakeCounter::new();
+        let mut cx = Context::from_waker(&waker);
+        assert!(sub.poll_recv_many(&mut cx, &mut Vec::new()).is_pending());
+        assert_eq!(counter.wakes(), 0);
+
+        publish(&hub, "/a", "0");
+        assert_eq!(counter.wakes(), 1);
+        publish(&hub, "/a", "1");
+        assert_eq!(counter.wakes(), 1, "one wake-up per registration");
+        let mut out = Vec::new();
+        assert_eq!(sub.poll_recv_many(&mut cx, &mut out), Poll::Ready(2));
+    }
+
+    #[test]
+    fn an_event_pushed_before_the_poll_is_returned_at_once_without_a_wake_up() {
+        let hub = Hub::new();
+        let mut sub = hub.subscribe(&[ns("/a")]);
+        publish(&hub, "/a", "0");
+        let (counter, waker) = WakeCounter::new();
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(sub.poll_recv_many(&mut cx, &mut Vec::new()), Poll::Ready(1));
+        publish(&hub, "/a", "1");
+        assert_eq!(counter.wakes(), 0, "a Ready poll registers nothing to wake");
+    }
+
+    #[test]
+    fn a_new_waker_replaces_the_old_one() {
+        let hub = Hub::new();
+        let mut sub = hub.subscribe(&[ns("/a")]);
+        let (old, old_waker) = WakeCounter::new();
+        let (new, new_waker) = WakeCounter::new();
+        let mut out = Vec::new();
+        assert!(sub
+            .poll_recv_many(&mut Context::from_waker(&old_waker), &mut out)
+            .is_pending());
+        assert!(sub
+            .poll_recv_many(&mut Context::from_waker(&new_waker), &mut out)
+            .is_pending());
+
+        publish(&hub, "/a", "0");
+        assert_eq!((old.wakes(), new.wakes()), (0, 1));
+    }
+
+    #[test]
+    fn dropping_a_subscription_unregisters_it_from_the_hub() {
+        let hub = Hub::new();
+        let both = hub.subscribe(&[ns("/a"), ns("/b")]);
+        let _a = hub.subscribe(&[ns("/a")]);
+        assert_eq!(hub.stats().subscribers, 2);
+        drop(both);
+        assert_eq!(hub.stats().subscribers, 1);
+        assert_eq!(hub.subscribers_by_namespace(), [(ns("/a"), 1)]);
+        assert_eq!(
+            hub.publish(&ns("/b"), Event::new("x")).unwrap().subscribers,
+            0
+        );
+    }
+
+    #[test]
+    fn dropping_a_subscription_the_hub_already_let_go_of_counts_it_once() {
+        let hub = Hub::builder().queue_capacity(1).build();
+        let lagging = hub.subscribe(&[ns("/a")]);
+        let other = hub.subscribe(&[ns("/b")]);
+        publish(&hub, "/a", "0");
+        publish(&hub, "/a", "1");
+        assert_eq!(hub.stats().subscribers, 1);
+        drop(lagging);
+        assert_eq!(hub.stats().subscribers, 1);
+
+        hub.close();
+        assert_eq!(hub.stats().subscribers, 0);
+        drop(other);
+        assert_eq!(hub.stats().subscribers, 0);
+        assert!(hub.subscribers_by_namespace().is_empty());
     }
 }

@@ -2,8 +2,9 @@
 //! replay, and many threads publishing and subscribing at once.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -266,30 +267,90 @@ fn replay_of_unretained_id_starts_with_a_gap_event() {
 #[test]
 fn closing_the_hub_ends_every_subscription() {
     let hub = Hub::new();
-    let sub = hub.subscribe(&[ns("/a")]);
-    let waiter = thread::spawn(move || futures::executor::block_on(sub.collect::<Vec<_>>()));
+    let mut sub = hub.subscribe(&[ns("/a")]);
     hub.publish(&ns("/a"), Event::new("before close")).unwrap();
     hub.close();
-    let received = waiter.join().unwrap();
-    assert_eq!(data(&decode(&received)), ["before close"]);
+    assert_eq!(data(&drain(&mut sub)), ["before close"]);
+    assert_eq!(sub.try_recv_many(&mut Vec::new()), None);
+    assert_eq!(sub.close_reason(), Some(CloseReason::HubClosed));
     assert_eq!(hub.stats().subscribers, 0);
     let mut late = hub.subscribe(&[ns("/a")]);
     assert_eq!(late.try_recv_many(&mut Vec::new()), None);
     assert_eq!(late.close_reason(), Some(CloseReason::HubClosed));
 }
 
+/// A waker that counts its wake-ups, so a test sees whether one happened without threads
+/// or timing.
+#[derive(Default)]
+struct WakeCounter(AtomicUsize);
+
+impl WakeCounter {
+    fn new() -> (Arc<WakeCounter>, Waker) {
+        let counter = Arc::new(WakeCounter::default());
+        (Arc::clone(&counter), Waker::from(counter))
+    }
+
+    fn wakes(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Wake for WakeCounter {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 #[test]
 fn publish_wakes_a_pending_reader() {
     let hub = Hub::new();
     let mut sub = hub.subscribe(&[ns("/a")]);
-    let mut out = Vec::new();
-    assert!(sub
-        .poll_recv_many(&mut Context::from_waker(Waker::noop()), &mut out)
-        .is_pending());
-    let reader = thread::spawn(move || futures::executor::block_on(sub.next()));
+    let (counter, waker) = WakeCounter::new();
+    let mut cx = Context::from_waker(&waker);
+    assert!(sub.poll_next_unpin(&mut cx).is_pending());
+    assert_eq!(counter.wakes(), 0);
+
     hub.publish(&ns("/a"), Event::new("wake")).unwrap();
-    let bytes = reader.join().unwrap().unwrap();
+    assert_eq!(counter.wakes(), 1);
+    let Poll::Ready(Some(bytes)) = sub.poll_next_unpin(&mut cx) else {
+        panic!("a woken reader finds the event");
+    };
     assert_eq!(data(&decode(&[bytes])), ["wake"]);
+}
+
+#[test]
+fn a_pending_reader_cut_off_for_lagging_is_woken_and_sees_the_end() {
+    let hub = Hub::builder().queue_capacity(1).build();
+    let mut sub = hub.subscribe(&[ns("/a")]);
+    let (counter, waker) = WakeCounter::new();
+    let mut cx = Context::from_waker(&waker);
+    assert!(sub.poll_next_unpin(&mut cx).is_pending());
+
+    hub.publish(&ns("/a"), Event::new("fills the queue"))
+        .unwrap();
+    hub.publish(&ns("/a"), Event::new("overflows it")).unwrap();
+    assert_eq!(counter.wakes(), 1);
+    assert_eq!(sub.poll_next_unpin(&mut cx), Poll::Ready(None));
+    assert_eq!(sub.close_reason(), Some(CloseReason::Lagged));
+}
+
+#[test]
+fn closing_the_hub_wakes_a_pending_reader_and_it_sees_the_end() {
+    let hub = Hub::new();
+    let mut sub = hub.subscribe(&[ns("/a")]);
+    let (counter, waker) = WakeCounter::new();
+    let mut cx = Context::from_waker(&waker);
+    assert!(sub.poll_next_unpin(&mut cx).is_pending());
+    assert_eq!(counter.wakes(), 0);
+
+    hub.close();
+    assert_eq!(counter.wakes(), 1);
+    assert_eq!(sub.poll_next_unpin(&mut cx), Poll::Ready(None));
+    assert_eq!(sub.close_reason(), Some(CloseReason::HubClosed));
 }
 
 #[test]
