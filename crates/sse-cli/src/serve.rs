@@ -1,9 +1,9 @@
 //! `ssectl serve`: every server option as a flag and an environment variable.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use clap::Args;
+use humantime::Duration;
 use sse_hyper::{CorsOrigins, Server};
 use tracing_subscriber::EnvFilter;
 
@@ -15,7 +15,7 @@ pub struct ServeArgs {
     listen: SocketAddr,
 
     /// Require `Authorization: Bearer TOKEN` to publish.
-    #[arg(long, env = "SSE_PUBLISH_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "SSE_PUBLISH_TOKEN", hide_env_values = true, value_parser = non_empty_token)]
     publish_token: Option<String>,
 
     /// Allow publishing without a token on a non-loopback address.
@@ -23,7 +23,7 @@ pub struct ServeArgs {
     allow_anonymous_publish: bool,
 
     /// Require this token (bearer or `?token=`) for /admin/ and /admin/status.json.
-    #[arg(long, env = "SSE_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "SSE_ADMIN_TOKEN", hide_env_values = true, value_parser = non_empty_token)]
     admin_token: Option<String>,
 
     /// Do not serve /admin/ and /admin/status.json.
@@ -35,11 +35,11 @@ pub struct ServeArgs {
     no_metrics: bool,
 
     /// Send a keepalive comment on streams idle this long (e.g. 15s, 500ms).
-    #[arg(long, env = "SSE_KEEPALIVE", default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SSE_KEEPALIVE", default_value_t = sse_hyper::DEFAULT_KEEPALIVE.into())]
     keepalive: Duration,
 
     /// Tell clients to wait this long before reconnecting (sent as `retry:`).
-    #[arg(long, env = "SSE_RETRY", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SSE_RETRY")]
     retry: Option<Duration>,
 
     /// Events kept for Last-Event-ID replay; 0 disables replay.
@@ -55,7 +55,7 @@ pub struct ServeArgs {
     max_connections: usize,
 
     /// Time a client has to send a complete request head.
-    #[arg(long, env = "SSE_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SSE_HEADER_TIMEOUT", default_value_t = sse_hyper::DEFAULT_HEADER_READ_TIMEOUT.into())]
     header_timeout: Duration,
 
     /// Largest publish body accepted, in bytes.
@@ -72,13 +72,13 @@ pub struct ServeArgs {
     )]
     cors_origins: Vec<String>,
 
-    /// Node name reported by the admin status (default: the host name).
+    /// Node name reported by the admin status (default: the host name, else "sse").
     #[arg(long, env = "SSE_NODE_NAME")]
     node_name: Option<String>,
 
     /// After a shutdown signal, keep answering (health checks with 503) this long before
     /// closing the listener.
-    #[arg(long, env = "SSE_DRAIN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SSE_DRAIN_DELAY", default_value_t = std::time::Duration::ZERO.into())]
     drain_delay: Duration,
 
     /// PEM certificate chain to serve HTTPS with (needs --tls-key).
@@ -90,7 +90,7 @@ pub struct ServeArgs {
     tls_key: Option<std::path::PathBuf>,
 
     /// How long shutdown waits for connections to close.
-    #[arg(long, env = "SSE_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SSE_SHUTDOWN_TIMEOUT", default_value_t = sse_hyper::DEFAULT_SHUTDOWN_TIMEOUT.into())]
     shutdown_timeout: Duration,
 }
 
@@ -118,26 +118,24 @@ impl ServeArgs {
 
     fn server(&self) -> Result<Server, String> {
         let mut builder = Server::builder()
-            .keepalive(self.keepalive)
-            .retry(self.retry)
+            .keepalive(*self.keepalive)
+            .retry(self.retry.map(|retry| *retry))
             .history_capacity(self.history)
             .queue_capacity(self.queue)
             .max_connections(self.max_connections)
-            .header_read_timeout(self.header_timeout)
+            .header_read_timeout(*self.header_timeout)
             .max_body_bytes(self.max_body)
             .cors(self.cors()?)
             .admin(!self.no_admin)
             .metrics(!self.no_metrics)
-            .drain_delay(self.drain_delay)
-            .shutdown_timeout(self.shutdown_timeout);
+            .drain_delay(*self.drain_delay)
+            .shutdown_timeout(*self.shutdown_timeout)
+            .node_name(self.node_name.clone().unwrap_or_else(host_name));
         if let Some(token) = &self.publish_token {
             builder = builder.publish_token(token.clone());
         }
         if let Some(token) = &self.admin_token {
             builder = builder.admin_token(token.clone());
-        }
-        if let Some(name) = &self.node_name {
-            builder = builder.node_name(name.clone());
         }
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             let tls = sse_hyper::TlsConfig::from_pem_files(cert, key).map_err(|e| e.to_string())?;
@@ -148,7 +146,7 @@ impl ServeArgs {
 
     /// Refuses anonymous publishing on an address other machines can reach.
     fn check_publish_security(&self) -> Result<(), String> {
-        let has_token = self.publish_token.as_deref().is_some_and(|t| !t.is_empty());
+        let has_token = self.publish_token.is_some();
         if self.listen.ip().is_loopback() || has_token || self.allow_anonymous_publish {
             return Ok(());
         }
@@ -158,6 +156,32 @@ impl ServeArgs {
             self.listen
         ))
     }
+}
+
+/// Refuses an empty token: it would otherwise read as "no token", and a variable that
+/// expanded to nothing would open publishing to anyone.
+fn non_empty_token(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err(
+            "the token is empty; leave the option (and its variable) unset for none".into(),
+        );
+    }
+    Ok(text.to_owned())
+}
+
+/// This machine's host name, for the admin status: `$HOSTNAME`, else `/etc/hostname`,
+/// else the library's default.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| sse_hyper::DEFAULT_NODE_NAME.to_owned())
 }
 
 /// Runs the server until SIGINT or SIGTERM, then shuts down gracefully.
@@ -227,5 +251,50 @@ async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Command {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        let args = std::iter::once("serve").chain(args.iter().copied());
+        Command::try_parse_from(args).map(|command| command.serve)
+    }
+
+    /// The flags' defaults are the library's, so the two cannot drift apart. Environment
+    /// variables of the same names would change what is parsed, so none may be set.
+    #[test]
+    fn defaults_are_the_librarys() {
+        if std::env::vars().any(|(name, _)| name.starts_with("SSE_")) {
+            panic!("unset the SSE_* variables to run this test");
+        }
+        let args = parse(&[]).unwrap();
+        assert_eq!(*args.keepalive, sse_hyper::DEFAULT_KEEPALIVE);
+        assert_eq!(*args.header_timeout, sse_hyper::DEFAULT_HEADER_READ_TIMEOUT);
+        assert_eq!(*args.shutdown_timeout, sse_hyper::DEFAULT_SHUTDOWN_TIMEOUT);
+        assert_eq!(*args.drain_delay, std::time::Duration::ZERO);
+        assert_eq!(args.history, sse_core::DEFAULT_HISTORY_CAPACITY);
+        assert_eq!(args.queue, sse_core::DEFAULT_QUEUE_CAPACITY);
+        assert_eq!(args.max_connections, sse_hyper::DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(args.max_body, sse_hyper::DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(args.retry, None);
+        assert_eq!(args.cors().unwrap(), CorsOrigins::Any);
+    }
+
+    #[test]
+    fn an_empty_token_is_refused_with_a_reason() {
+        let error = parse(&["--publish-token", ""]).unwrap_err().to_string();
+        assert!(error.contains("the token is empty"), "{error}");
+        let error = parse(&["--admin-token="]).unwrap_err().to_string();
+        assert!(error.contains("the token is empty"), "{error}");
     }
 }
