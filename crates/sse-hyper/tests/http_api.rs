@@ -9,7 +9,7 @@ use common::{client, error_body, refused, wait_until, within, EventReader, TestS
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use sse_core::{Event, Namespace};
-use sse_hyper::{CorsOrigins, Server};
+use sse_hyper::{CorsOrigins, ErrorCode, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn ns(s: &str) -> Namespace {
@@ -181,7 +181,7 @@ async fn injection_attempts_are_refused_and_nothing_is_published() {
             .unwrap();
         let (status, body) = error_body(response).await;
         assert_eq!(status, 400, "{path}");
-        assert_eq!(body["error"], "invalid_field", "{path}");
+        assert_eq!(body["error"], ErrorCode::InvalidField.as_str(), "{path}");
     }
     let response = client()
         .post(server.url("/publish/x"))
@@ -208,7 +208,11 @@ async fn bad_namespaces_get_400_naming_the_rule() {
         let response = client().get(server.url(path)).send().await.unwrap();
         let (status, body) = error_body(response).await;
         assert_eq!(status, 400, "{path}");
-        assert_eq!(body["error"], "invalid_namespace", "{path}");
+        assert_eq!(
+            body["error"],
+            ErrorCode::InvalidNamespace.as_str(),
+            "{path}"
+        );
         assert!(
             body["detail"].as_str().unwrap().contains(rule),
             "{path}: {body}"
@@ -253,7 +257,7 @@ async fn publish_token_is_required_when_configured() {
     let (status, body) = error_body(client().post(&url).body("x").send().await.unwrap()).await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (401, Some("unauthorized"))
+        (401, Some(ErrorCode::Unauthorized.as_str()))
     );
     let wrong = client()
         .post(&url)
@@ -297,7 +301,7 @@ async fn body_over_the_limit_gets_413_declared_or_streamed() {
         .send()
         .await
         .unwrap();
-    refused(declared, 413, "payload_too_large").await;
+    refused(declared, 413, ErrorCode::PayloadTooLarge).await;
     // Chunked, so the size is only known while reading.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         (0..5).map(|_| Ok(vec![b'y'; 300])).collect();
@@ -341,7 +345,7 @@ async fn unsupported_content_type_gets_415() {
         .send()
         .await
         .unwrap();
-    refused(response, 415, "unsupported_media_type").await;
+    refused(response, 415, ErrorCode::UnsupportedMediaType).await;
     let batch_as_text = client()
         .post(server.url("/publish"))
         .body("x")
@@ -376,7 +380,10 @@ async fn wrong_method_gets_405_with_allow_and_unknown_path_404() {
         .await
         .unwrap();
     let (status, body) = error_body(response).await;
-    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some(ErrorCode::NotFound.as_str()))
+    );
 }
 
 #[tokio::test]
@@ -388,7 +395,7 @@ async fn invalid_utf8_data_is_refused() {
         .send()
         .await
         .unwrap();
-    refused(response, 400, "invalid_data").await;
+    refused(response, 400, ErrorCode::InvalidData).await;
 }
 
 #[tokio::test]
@@ -493,7 +500,7 @@ async fn more_than_64_namespaces_in_one_stream_is_refused() {
         .send()
         .await
         .unwrap();
-    refused(response, 400, "too_many_namespaces").await;
+    refused(response, 400, ErrorCode::TooManyNamespaces).await;
 }
 
 #[tokio::test]
@@ -692,11 +699,17 @@ async fn a_slow_subscriber_is_cut_off_while_a_fast_one_keeps_every_event() {
         );
     }
     assert_eq!(server.hub.stats().lagged_cutoffs, 1);
-    // The slow client's response ends cleanly once it drains what was buffered.
+    // The slow client's response ends cleanly once it drains what was buffered: the
+    // socket closes without an error, after the last chunk of the chunked coding.
     let mut buffer = Vec::new();
     within("slow stream end", slow.read_to_end(&mut buffer))
         .await
-        .ok();
+        .expect("the cut-off stream ends without a connection error");
+    assert!(
+        buffer.ends_with(b"\r\n0\r\n\r\n"),
+        "the cut-off stream ends with the last chunk: {:?}",
+        String::from_utf8_lossy(&buffer[buffer.len().saturating_sub(64)..])
+    );
     let metrics = client()
         .get(server.url("/metrics"))
         .send()
@@ -725,7 +738,7 @@ async fn connections_past_the_limit_get_503_with_retry_after() {
     let (status, body) = error_body(response).await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (503, Some("too_many_connections"))
+        (503, Some(ErrorCode::TooManyConnections.as_str()))
     );
     // Other routes still answer.
     assert_eq!(
@@ -837,7 +850,10 @@ async fn graceful_shutdown_fails_health_checks_ends_streams_and_returns() {
         .await
         .unwrap();
     let (status, body) = error_body(response).await;
-    assert_eq!((status, body["error"].as_str()), (503, Some("draining")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some(ErrorCode::Draining.as_str()))
+    );
     let response = client()
         .get(server.url("/subscribe/s"))
         .send()

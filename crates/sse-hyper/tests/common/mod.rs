@@ -245,11 +245,16 @@ pub async fn error_body(response: reqwest::Response) -> (u16, serde_json::Value)
 
 /// Asserts that `response` refuses with `status` and the machine-readable `error` code,
 /// in the JSON shape every error has; returns the body for further checks.
-pub async fn refused(response: reqwest::Response, status: u16, error: &str) -> serde_json::Value {
+pub async fn refused(
+    response: reqwest::Response,
+    status: u16,
+    error: sse_hyper::ErrorCode,
+) -> serde_json::Value {
+    assert_eq!(error.status().as_u16(), status, "{error}'s own status");
     let (actual, body) = error_body(response).await;
     assert_eq!(
         (actual, body["error"].as_str()),
-        (status, Some(error)),
+        (status, Some(error.as_str())),
         "{body}"
     );
     body
