@@ -228,3 +228,210 @@ fn concat(batch: &mut Vec<Bytes>) -> Bytes {
     }
     buffer.freeze()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::streams::StreamInfo;
+    use sse_core::{Event, Hub, Namespace};
+    use std::task::{Wake, Waker};
+
+    /// A waker that counts its wake-ups.
+    #[derive(Default)]
+    struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    struct Fixture {
+        hub: Hub,
+        streams: Arc<Streams>,
+        body: SseBody,
+        wakes: Arc<CountingWaker>,
+        waker: Waker,
+    }
+
+    const PREAMBLE: &[u8] = b": ok\n\n";
+    const KEEPALIVE: &[u8] = b": keepalive\n\n";
+
+    fn fixture(queue_capacity: usize) -> Fixture {
+        let hub = Hub::builder().queue_capacity(queue_capacity).build();
+        let streams = Arc::new(Streams::default());
+        let info = StreamInfo {
+            request_path: "/subscribe/a".into(),
+            namespaces: vec!["/a".into()],
+            client_ip: String::new(),
+            user_agent: String::new(),
+        };
+        let guard = streams.open(10, info).unwrap();
+        let body = SseBody::event_stream(
+            Bytes::from_static(PREAMBLE),
+            hub.subscribe(&[ns()]),
+            Bytes::from_static(KEEPALIVE),
+            guard,
+            Arc::clone(&streams),
+        );
+        let wakes = Arc::new(CountingWaker::default());
+        let waker = Waker::from(Arc::clone(&wakes));
+        Fixture {
+            hub,
+            streams,
+            body,
+            wakes,
+            waker,
+        }
+    }
+
+    fn ns() -> Namespace {
+        Namespace::parse("/a").unwrap()
+    }
+
+    impl Fixture {
+        fn poll(&mut self) -> Poll<Option<Vec<Bytes>>> {
+            let mut out = Vec::new();
+            let mut cx = Context::from_waker(&self.waker);
+            self.body
+                .poll_stream_into(&mut cx, &mut out)
+                .map(|more| more.then_some(out))
+        }
+
+        fn publish(&self, data: &str) {
+            self.hub.publish(&ns(), Event::new(data)).unwrap();
+        }
+
+        fn wakes(&self) -> usize {
+            self.wakes.0.load(Ordering::SeqCst)
+        }
+
+        /// Drains the preamble, then leaves the stream waiting.
+        fn opened(mut self) -> Fixture {
+            assert_eq!(
+                self.poll(),
+                Poll::Ready(Some(vec![Bytes::from_static(PREAMBLE)]))
+            );
+            assert_eq!(self.poll(), Poll::Pending);
+            self
+        }
+    }
+
+    #[test]
+    fn the_preamble_comes_first_even_when_events_are_queued() {
+        let mut stream = fixture(8);
+        stream.publish("early");
+        assert_eq!(
+            stream.poll(),
+            Poll::Ready(Some(vec![Bytes::from_static(PREAMBLE)]))
+        );
+        let Poll::Ready(Some(batch)) = stream.poll() else {
+            panic!("the queued event follows the preamble")
+        };
+        assert_eq!(batch.len(), 1);
+    }
+
+    #[test]
+    fn every_queued_event_goes_out_in_one_batch_after_one_wake_up() {
+        let mut stream = fixture(8).opened();
+        for data in ["1", "2", "3"] {
+            stream.publish(data);
+        }
+        assert_eq!(
+            stream.wakes(),
+            1,
+            "the first event wakes the stream, the rest queue"
+        );
+        let Poll::Ready(Some(batch)) = stream.poll() else {
+            panic!("events were queued")
+        };
+        assert_eq!(batch.len(), 3);
+        assert_eq!(stream.poll(), Poll::Pending);
+    }
+
+    #[test]
+    fn an_idle_stream_writes_a_keepalive_only_when_the_sweep_marks_it() {
+        let mut stream = fixture(8).opened();
+        // Writing the preamble counts as activity: the first sweep passes the stream by.
+        stream.streams.sweep_keepalives();
+        assert_eq!(stream.wakes(), 0, "a stream that just opened is not idle");
+        stream.streams.sweep_keepalives();
+        assert_eq!(stream.wakes(), 1, "the next sweep wakes the idle stream");
+        assert_eq!(
+            stream.poll(),
+            Poll::Ready(Some(vec![Bytes::from_static(KEEPALIVE)]))
+        );
+        assert_eq!(stream.streams.keepalives_sent.load(Ordering::Relaxed), 1);
+        assert_eq!(stream.poll(), Poll::Pending, "one keepalive per mark");
+    }
+
+    #[test]
+    fn a_stream_that_wrote_since_the_last_sweep_gets_no_keepalive() {
+        let mut stream = fixture(8).opened();
+        stream.publish("busy");
+        assert!(matches!(stream.poll(), Poll::Ready(Some(_))));
+        stream.streams.sweep_keepalives();
+        assert_eq!(stream.poll(), Poll::Pending);
+    }
+
+    #[test]
+    fn shutdown_wakes_the_stream_and_ends_it() {
+        let mut stream = fixture(8).opened();
+        stream.streams.end_all();
+        assert_eq!(stream.wakes(), 1);
+        assert_eq!(stream.poll(), Poll::Ready(None));
+        assert!(stream.body.is_end_stream());
+        assert_eq!(
+            stream.poll(),
+            Poll::Ready(None),
+            "an ended stream stays ended"
+        );
+    }
+
+    #[test]
+    fn a_subscriber_cut_off_for_lagging_ends_after_what_it_was_sent() {
+        let mut stream = fixture(2).opened();
+        for data in ["1", "2", "3"] {
+            stream.publish(data);
+        }
+        assert_eq!(stream.hub.stats().lagged_cutoffs, 1);
+        assert_eq!(stream.poll(), Poll::Ready(None));
+    }
+
+    #[test]
+    fn hyper_gets_one_event_as_is_and_several_as_one_frame() {
+        let mut stream = fixture(8).opened();
+        stream.publish("one");
+        let mut cx = Context::from_waker(&stream.waker);
+        let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut stream.body).poll_frame(&mut cx) else {
+            panic!("a frame")
+        };
+        let one = frame.into_data().unwrap();
+        assert!(one.ends_with(b"data: one\n\n"), "{one:?}");
+        stream.publish("two");
+        stream.publish("three");
+        let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut stream.body).poll_frame(&mut cx) else {
+            panic!("a frame")
+        };
+        let both = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+        let two = both.find("data: two\n\n").expect("the first event");
+        let three = both.find("data: three\n\n").expect("the second event");
+        assert!(two < three && both.ends_with("data: three\n\n"), "{both:?}");
+    }
+
+    #[test]
+    fn a_fixed_body_is_one_frame_of_known_size() {
+        let mut body = SseBody::full("ok\n");
+        assert_eq!(body.size_hint().exact(), Some(3));
+        let mut cx = Context::from_waker(Waker::noop());
+        let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut body).poll_frame(&mut cx) else {
+            panic!("a frame")
+        };
+        assert_eq!(frame.into_data().unwrap(), "ok\n");
+        assert!(body.is_end_stream());
+        assert!(matches!(
+            Pin::new(&mut body).poll_frame(&mut cx),
+            Poll::Ready(None)
+        ));
+    }
+}

@@ -627,4 +627,86 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 404 Not Found\r\n"));
         assert!(text.ends_with("connection: close\r\ncontent-length: 12\r\n\r\n"));
     }
+
+    /// A connected pair of loopback sockets.
+    async fn socket_pair() -> (TcpStream, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        (client.unwrap(), accepted.unwrap().0)
+    }
+
+    #[tokio::test]
+    async fn replayed_bytes_come_first_then_the_socket_in_order() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut peer, stream) = socket_pair().await;
+        let mut replayed = Replayed {
+            prefix: Bytes::from_static(b"GET / HTTP/1.1\r\n"),
+            stream,
+        };
+        peer.write_all(b"Host: t\r\n\r\n").await.unwrap();
+        drop(peer);
+        // A small buffer takes the prefix in pieces, as hyper's reads may.
+        let mut received = Vec::new();
+        let mut piece = [0u8; 5];
+        loop {
+            let read = replayed.read(&mut piece).await.unwrap();
+            if read == 0 {
+                break;
+            }
+            received.extend_from_slice(&piece[..read]);
+        }
+        assert_eq!(received, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    }
+
+    #[tokio::test]
+    async fn a_consumed_prefix_lets_go_of_its_buffer() {
+        use tokio::io::AsyncReadExt;
+        let (_peer, stream) = socket_pair().await;
+        let read_buffer = Bytes::from(vec![b'x'; 4096]);
+        let mut replayed = Replayed {
+            prefix: read_buffer.slice(4090..),
+            stream,
+        };
+        let mut all = [0u8; 64];
+        assert_eq!(replayed.read(&mut all).await.unwrap(), 6);
+        assert!(replayed.prefix.is_empty());
+        assert!(
+            read_buffer.is_unique(),
+            "the 4 KiB read buffer is no longer held by the connection"
+        );
+    }
+
+    #[tokio::test]
+    async fn writes_go_straight_to_the_socket() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut peer, stream) = socket_pair().await;
+        let mut replayed = Replayed {
+            prefix: Bytes::from_static(b"unread"),
+            stream,
+        };
+        replayed.write_all(b"HTTP/1.1 200 OK\r\n").await.unwrap();
+        replayed.shutdown().await.unwrap();
+        let mut received = Vec::new();
+        peer.read_to_end(&mut received).await.unwrap();
+        assert_eq!(received, b"HTTP/1.1 200 OK\r\n");
+    }
+
+    #[tokio::test]
+    async fn only_subscribe_requests_stay_on_the_direct_path() {
+        use tokio::io::AsyncWriteExt;
+        let head = b"GET /somewhere HTTP/1.1\r\nHost: t\r\n\r\n";
+        for (subscribe, direct) in [(true, true), (false, false)] {
+            let (mut peer, stream) = socket_pair().await;
+            peer.write_all(head).await.unwrap();
+            match read_head(&stream, |path| subscribe && path == "/somewhere").await {
+                Ok(Head::Direct { .. }) => assert!(direct),
+                Ok(Head::ToHyper(read)) => {
+                    assert!(!direct);
+                    assert_eq!(&read[..], head, "hyper gets every byte from the first");
+                }
+                Err(error) => panic!("{error}"),
+            }
+        }
+    }
 }
