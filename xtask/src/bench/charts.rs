@@ -2,10 +2,9 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
+use super::report::{Fanout, FirehoseRun};
 
-/// A line chart: one series per (name, points) on shared axes.
-/// Chart size and margins, in SVG user units.
+// Chart size and margins, in SVG user units.
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 400.0;
 const LEFT: f64 = 80.0;
@@ -13,6 +12,7 @@ const RIGHT: f64 = 20.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 50.0;
 
+/// A line chart: one series per (name, points) on shared axes.
 fn line_chart(
     title: &str,
     x_label: &str,
@@ -84,6 +84,7 @@ fn line_chart(
     svg
 }
 
+/// A number in few characters: `1.2M`, `35k`, `120`, `0.75`.
 pub(super) fn compact(value: f64) -> String {
     if value >= 1e6 {
         format!("{:.1}M", value / 1e6)
@@ -96,16 +97,14 @@ pub(super) fn compact(value: f64) -> String {
     }
 }
 
-pub(super) fn deliveries_chart(report: &Value) -> String {
-    let points: Vec<(f64, f64)> = report["fanout"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            (
-                number(&r["subscribers"]),
-                number(&r["bench"]["deliveries_per_second"]),
-            )
+/// Deliveries per second of the best clean fan-out run against subscribers; subscriber
+/// counts with no clean run have no point.
+pub(super) fn deliveries_chart(fanout: &[Fanout]) -> String {
+    let points: Vec<(f64, f64)> = fanout
+        .iter()
+        .filter_map(|row| {
+            let bench = row.bench.as_ref()?;
+            Some((row.subscribers as f64, bench.deliveries_per_second))
         })
         .collect();
     line_chart(
@@ -116,32 +115,24 @@ pub(super) fn deliveries_chart(report: &Value) -> String {
     )
 }
 
-pub(super) fn latency_chart(report: &Value) -> String {
-    let rows: Vec<&Value> = report["latency"].as_array().into_iter().flatten().collect();
-    let series: Vec<(&str, Vec<(f64, f64)>)> = ["p50", "p90", "p99"]
-        .iter()
-        .map(|&p| {
-            (
-                p,
-                rows.iter()
-                    .map(|r| {
-                        (
-                            number(&r["bench"]["deliveries_per_second"]),
-                            number(&r["bench"]["latency_ms"][p]),
-                        )
-                    })
-                    .collect(),
-            )
-        })
-        .collect();
+/// p50, p90 and p99 latency against deliveries per second; runs without latency
+/// samples have no point.
+pub(super) fn latency_chart(runs: &[FirehoseRun]) -> String {
+    let (mut p50, mut p90, mut p99) = (Vec::new(), Vec::new(), Vec::new());
+    for run in runs {
+        let Some(latency) = &run.bench.latency_ms else {
+            continue;
+        };
+        let load = run.bench.deliveries_per_second;
+        p50.push((load, latency.p50));
+        p90.push((load, latency.p90));
+        p99.push((load, latency.p99));
+    }
+    let series = [("p50", p50), ("p90", p90), ("p99", p99)];
     line_chart(
         "Publish-to-receive latency against load",
         "deliveries/s",
         "latency (ms)",
         &series,
     )
-}
-
-pub(super) fn number(value: &Value) -> f64 {
-    value.as_f64().unwrap_or(0.0)
 }

@@ -1,47 +1,40 @@
 //! `report.md`: the report's tables as Markdown.
 
-use std::fmt::Write as _;
+use std::fmt::{Display, Write as _};
 
-use serde_json::Value;
+use sse_cli::bench_report::BenchReport;
 
-use super::charts::{compact, number};
+use super::charts::compact;
+use super::report::{CriterionMean, Fanout, FirehoseRun, HttpPublish, Idle, Report};
 use super::scenarios::Plan;
 
-/// The cells "deliveries/s | p50 | p90 | p99 | p99.9 | max | disconnects" of one run.
-fn latency_cells(bench: &Value) -> String {
-    let l = &bench["latency_ms"];
-    format!(
-        "{:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {}",
-        number(&bench["deliveries_per_second"]),
-        number(&l["p50"]),
-        number(&l["p90"]),
-        number(&l["p99"]),
-        number(&l["p999"]),
-        number(&l["max"]),
-        bench["disconnects"]
-    )
-}
+// Writing to a String cannot fail, so the `fmt::Result` of `writeln!` is ignored
+// throughout.
 
-/// An offered rate for the report: "max" when unthrottled or unbounded.
-fn rate_name(rate: &Value) -> String {
-    match rate.as_u64() {
-        Some(0) | None => "max".to_owned(),
-        Some(rate) => rate.to_string(),
-    }
-}
-
-pub(super) fn markdown(report: &Value, plan: &Plan) -> String {
+/// The whole Markdown report.
+pub(super) fn markdown(report: &Report, plan: &Plan) -> String {
     let mut md = String::new();
+    heading(&mut md, report, plan);
+    fanout_table(&mut md, &report.fanout);
+    latency_table(&mut md, &report.latency, plan);
+    spread_table(&mut md, &report.latency_spread, plan);
+    idle_section(&mut md, &report.idle);
+    http_publish_table(&mut md, &report.http_publish);
+    criterion_table(&mut md, &report.criterion);
     let _ = writeln!(
         md,
-        "# Benchmark report ({} mode)\n",
-        report["mode"].as_str().unwrap_or("?")
+        "\nCharts: `deliveries.svg`, `latency.svg`. Raw data: `report.json`."
     );
+    md
+}
+
+fn heading(md: &mut String, report: &Report, plan: &Plan) {
+    let _ = writeln!(md, "# Benchmark report ({} mode)\n", report.mode);
     let _ = writeln!(
         md,
         "{} cores; server and client {}. Produced by `cargo xtask bench{}`.\n",
-        report["cores"],
-        if report["pinned"] == true {
+        report.cores,
+        if report.pinned {
             "pinned to cores 0 and 1"
         } else {
             "not pinned"
@@ -51,6 +44,9 @@ pub(super) fn markdown(report: &Value, plan: &Plan) -> String {
     if plan.quick {
         let _ = writeln!(md, "Quick mode: brief and small runs that check the harness; do not quote these numbers.\n");
     }
+}
+
+fn fanout_table(md: &mut String, rows: &[Fanout]) {
     let _ = writeln!(
         md,
         "## Fan-out (firehose, 64-byte events): the most with no subscriber cut off\n"
@@ -65,99 +61,111 @@ pub(super) fn markdown(report: &Value, plan: &Plan) -> String {
         md,
         "| subscribers | events/s | held | deliveries/s | MiB/s | disconnects | runs |\n|---:|---:|---:|---:|---:|---:|---|"
     );
-    for row in report["fanout"].as_array().into_iter().flatten() {
-        let b = &row["bench"];
-        let runs: Vec<String> = row["attempts"]
-            .as_array()
-            .into_iter()
-            .flatten()
+    for row in rows {
+        let runs: Vec<String> = row
+            .attempts
+            .iter()
             .map(|a| {
                 format!(
                     "{} → {} ({})",
-                    rate_name(&a["rate"]),
-                    compact(number(&a["deliveries_per_second"])),
-                    a["disconnects"]
+                    rate_name(Some(a.rate)),
+                    compact(a.deliveries_per_second),
+                    a.disconnects
                 )
             })
             .collect();
-        if b.is_null() {
+        let Some(b) = &row.bench else {
             let _ = writeln!(
                 md,
                 "| {} | none clean | | | | | {} |",
-                row["subscribers"],
+                row.subscribers,
                 runs.join("; ")
             );
             continue;
-        }
+        };
         let _ = writeln!(
             md,
             "| {} | {} | {} | {:.0} | {:.1} | {} | {} |",
-            row["subscribers"],
-            rate_name(&row["rate"]),
-            b["connections_held"],
-            number(&b["deliveries_per_second"]),
-            number(&b["bytes_per_second"]) / 1048576.0,
-            b["disconnects"],
+            row.subscribers,
+            rate_name(Some(row.rate)),
+            b.connections_held,
+            b.deliveries_per_second,
+            b.bytes_per_second / 1048576.0,
+            b.disconnects,
             runs.join("; ")
         );
     }
+}
+
+fn latency_table(md: &mut String, rows: &[FirehoseRun], plan: &Plan) {
     let _ = writeln!(
         md,
         "\n## Latency against load ({} subscribers)\n",
         plan.latency_subscribers
     );
     let _ = writeln!(md, "| events/s | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | disconnects |\n|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for row in report["latency"].as_array().into_iter().flatten() {
-        let _ = writeln!(md, "| {} | {} |", row["rate"], latency_cells(&row["bench"]));
+    for row in rows {
+        let _ = writeln!(md, "| {} | {} |", row.rate, latency_cells(&row.bench));
     }
+}
+
+fn spread_table(md: &mut String, rows: &[FirehoseRun], plan: &Plan) {
     let _ = writeln!(
         md,
         "\n## The same load over fewer or more subscribers ({} deliveries/s)\n",
         plan.spread_deliveries
     );
     let _ = writeln!(md, "| subscribers | events/s | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | disconnects |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for row in report["latency_spread"].as_array().into_iter().flatten() {
+    for row in rows {
         let _ = writeln!(
             md,
             "| {} | {} | {} |",
-            row["subscribers"],
-            row["rate"],
-            latency_cells(&row["bench"])
+            row.subscribers,
+            row.rate,
+            latency_cells(&row.bench)
         );
     }
-    let idle = &report["idle"];
+}
+
+fn idle_section(md: &mut String, idle: &Idle) {
     let _ = writeln!(md, "\n## Idle connections (keepalive 1 s)\n");
     let _ = writeln!(
         md,
-        "{} of {} streams held; server RSS {} → {} KiB = **{:.1} KiB per connection**; server CPU {:.1}% of one core.",
-        idle["held"],
-        idle["connections"],
-        idle["rss_before_kib"],
-        idle["rss_during_kib"],
-        number(&idle["rss_per_connection_kib"]),
-        number(&idle["cpu_percent_of_one_core"])
+        "{} of {} streams held; server RSS {} → {} KiB = **{} KiB per connection**; server CPU {}% of one core.",
+        idle.held,
+        idle.connections,
+        or_na(idle.rss_before_kib),
+        or_na(idle.rss_during_kib),
+        or_na(idle.rss_per_connection_kib.map(|kib| format!("{kib:.1}"))),
+        or_na(idle.cpu_percent_of_one_core.map(|cpu| format!("{cpu:.1}")))
     );
+}
+
+fn http_publish_table(md: &mut String, rows: &[HttpPublish]) {
     let _ = writeln!(
         md,
         "\n## HTTP publishing (one client, one request at a time)\n\n| run | offered events/s | events per request | published events/s | errors |\n|---|---:|---:|---:|---|"
     );
-    for row in report["http_publish"].as_array().into_iter().flatten() {
+    for row in rows {
         let _ = writeln!(
             md,
             "| {} | {} | {} | **{:.0}** | {} |",
-            row["name"].as_str().unwrap_or("?"),
-            rate_name(&row["offered_rate"]),
-            row["events_per_request"],
-            number(&row["published_per_second"]),
-            row["bench"]["errors"]
+            row.name,
+            rate_name(row.offered_rate),
+            row.events_per_request,
+            row.published_per_second,
+            errors_json(&row.bench)
         );
     }
+}
+
+fn criterion_table(md: &mut String, rows: &[CriterionMean]) {
     let _ = writeln!(
         md,
         "\n## Criterion (mean)\n\n| benchmark | mean |\n|---|---:|"
     );
-    for row in report["criterion"].as_array().into_iter().flatten() {
-        let ns = number(&row["mean_ns"]);
+    for row in rows {
+        let ns = row.mean_ns;
         let shown = if ns >= 1e6 {
             format!("{:.2} ms", ns / 1e6)
         } else if ns >= 1e3 {
@@ -165,11 +173,40 @@ pub(super) fn markdown(report: &Value, plan: &Plan) -> String {
         } else {
             format!("{ns:.1} ns")
         };
-        let _ = writeln!(md, "| {} | {shown} |", row["id"].as_str().unwrap_or("?"));
+        let _ = writeln!(md, "| {} | {shown} |", row.id);
     }
-    let _ = writeln!(
-        md,
-        "\nCharts: `deliveries.svg`, `latency.svg`. Raw data: `report.json`."
-    );
-    md
+}
+
+/// The cells "deliveries/s | p50 | p90 | p99 | p99.9 | max | disconnects" of one run;
+/// the percentiles are "n/a" when no event carried a send time.
+fn latency_cells(bench: &BenchReport) -> String {
+    let percentiles = match &bench.latency_ms {
+        Some(l) => format!(
+            "{:.2} | {:.2} | {:.2} | {:.2} | {:.2}",
+            l.p50, l.p90, l.p99, l.p999, l.max
+        ),
+        None => ["n/a"; 5].join(" | "),
+    };
+    format!(
+        "{:.0} | {percentiles} | {}",
+        bench.deliveries_per_second, bench.disconnects
+    )
+}
+
+/// A run's errors as compact JSON, `{}` when there were none.
+fn errors_json(bench: &BenchReport) -> String {
+    serde_json::to_string(&bench.errors).expect("a map of strings to numbers always serialises")
+}
+
+/// An offered rate for the report: "max" when unthrottled (0) or unbounded (`None`).
+fn rate_name(rate: Option<u64>) -> String {
+    match rate {
+        Some(0) | None => "max".to_owned(),
+        Some(rate) => rate.to_string(),
+    }
+}
+
+/// A measurement, or "n/a" where it could not be taken.
+fn or_na(value: Option<impl Display>) -> String {
+    value.map_or_else(|| "n/a".to_owned(), |v| v.to_string())
 }

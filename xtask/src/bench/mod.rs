@@ -26,14 +26,14 @@ mod charts;
 mod criterion;
 mod markdown;
 mod processes;
+mod report;
 mod scenarios;
 
 use std::path::Path;
 
-use serde_json::{json, Value};
-
 use crate::{cargo, run, workspace_root};
 use processes::Tools;
+use report::Report;
 use scenarios::Plan;
 
 /// Runs the whole report.
@@ -63,53 +63,51 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         run(bench, "cargo bench")?;
     }
     let tools = Tools::find(&root)?;
-    let mut report = json!({
-        "mode": if quick { "quick" } else { "full" },
-        "pinned": tools.pinned,
-        "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
-        "criterion": criterion::criterion_results(&root.join("target/criterion")),
-    });
-    report["fanout"] = Value::Array(
-        plan.fanout_subscribers
-            .iter()
-            .map(|&n| scenarios::fanout(&tools, &plan, n))
-            .collect::<Result<_, _>>()?,
-    );
-    report["latency"] = Value::Array(
-        plan.latency_rates
-            .iter()
-            .map(|&rate| scenarios::latency(&tools, &plan, rate))
-            .collect::<Result<_, _>>()?,
-    );
-    report["latency_spread"] = Value::Array(
-        plan.spread_subscribers
-            .iter()
-            .map(|&subscribers| {
-                let rate = (plan.spread_deliveries / subscribers).max(1);
-                eprintln!("xtask: latency at {rate} events/s to {subscribers} subscribers");
-                scenarios::firehose_run(&tools, &plan, rate, subscribers)
-            })
-            .collect::<Result<_, _>>()?,
-    );
-    report["idle"] = scenarios::idle(&tools, &plan)?;
-    report["http_publish"] = scenarios::http_publish(&tools, &plan)?;
+    let report = Report {
+        mode: if quick { "quick" } else { "full" },
+        pinned: tools.pinned,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        criterion: criterion::criterion_results(&root.join("target/criterion")),
+        fanout: each(&plan.fanout_subscribers, |n| {
+            scenarios::fanout(&tools, &plan, n)
+        })?,
+        latency: each(&plan.latency_rates, |rate| {
+            scenarios::latency(&tools, &plan, rate)
+        })?,
+        latency_spread: each(&plan.spread_subscribers, |n| {
+            scenarios::latency_spread(&tools, &plan, n)
+        })?,
+        idle: scenarios::idle(&tools, &plan)?,
+        http_publish: scenarios::http_publish(&tools, &plan)?,
+    };
 
     let out = root.join("target/bench-report");
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     write(
         &out.join("report.json"),
-        &serde_json::to_string_pretty(&report).unwrap_or_default(),
+        &serde_json::to_string_pretty(&report).map_err(|e| format!("report.json: {e}"))?,
     )?;
     write(&out.join("report.md"), &markdown::markdown(&report, &plan))?;
     write(
         &out.join("deliveries.svg"),
-        &charts::deliveries_chart(&report),
+        &charts::deliveries_chart(&report.fanout),
     )?;
-    write(&out.join("latency.svg"), &charts::latency_chart(&report))?;
+    write(
+        &out.join("latency.svg"),
+        &charts::latency_chart(&report.latency),
+    )?;
     println!("xtask: wrote {}", out.join("report.md").display());
     Ok(())
 }
 
 fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Runs `scenario` once per value, in order, stopping at the first failure.
+fn each<T>(
+    values: &[u64],
+    scenario: impl FnMut(u64) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    values.iter().copied().map(scenario).collect()
 }

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use sse_cli::bench_report::BenchReport;
 
 /// The built binaries and how to pin them.
+#[derive(Debug, Clone)]
 pub(super) struct Tools {
     pub(super) ssectl: PathBuf,
     pub(super) firehose: PathBuf,
@@ -100,7 +101,7 @@ impl Drop for ServerProcess {
 }
 
 /// Runs `ssectl bench ... --json` pinned to core 1 and returns its report.
-pub(super) fn ssectl_bench(tools: &Tools, args: &[String]) -> Result<Value, String> {
+pub(super) fn ssectl_bench(tools: &Tools, args: &[String]) -> Result<BenchReport, String> {
     let output = tools
         .command(&tools.ssectl, 1)
         .arg("bench")
@@ -113,7 +114,7 @@ pub(super) fn ssectl_bench(tools: &Tools, args: &[String]) -> Result<Value, Stri
         return Err(format!("ssectl bench failed ({})", output.status));
     }
     serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("ssectl bench printed no JSON report: {e}"))
+        .map_err(|e| format!("ssectl bench printed no valid JSON report: {e}"))
 }
 
 pub(super) fn firehose(tools: &Tools, rate: u64, delay_secs: u64) -> Result<ServerProcess, String> {

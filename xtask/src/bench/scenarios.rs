@@ -3,12 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-
 use super::processes::{
     cpu_seconds, firehose, open_streams, rss_kib, ssectl_bench, ServerProcess, Tools,
 };
+use super::report::{Attempt, Fanout, FirehoseRun, HttpPublish, Idle};
 
+/// The sizes and durations of every scenario in one mode.
 pub(super) struct Plan {
     pub(super) quick: bool,
     pub(super) fanout_subscribers: Vec<u64>,
@@ -84,32 +84,35 @@ pub(super) fn firehose_run(
     plan: &Plan,
     rate: u64,
     subscribers: u64,
-) -> Result<Value, String> {
+) -> Result<FirehoseRun, String> {
     let server = firehose(tools, rate, 1)?;
-    let report = ssectl_bench(tools, &listen_args(plan, &server.base, subscribers))?;
-    Ok(json!({ "rate": rate, "subscribers": subscribers, "bench": report }))
+    let bench = ssectl_bench(tools, &listen_args(plan, &server.base, subscribers))?;
+    Ok(FirehoseRun {
+        rate,
+        subscribers,
+        bench,
+    })
 }
 
 /// The highest delivery rate to `subscribers` with none of them cut off. First as fast
 /// as the hub accepts; if that cuts subscribers off, from 1 M deliveries/s the event rate
 /// is doubled while clean and halved while not, then bisected between the best clean run
 /// and the lowest that lost subscribers.
-pub(super) fn fanout(tools: &Tools, plan: &Plan, subscribers: u64) -> Result<Value, String> {
+pub(super) fn fanout(tools: &Tools, plan: &Plan, subscribers: u64) -> Result<Fanout, String> {
     eprintln!("xtask: fan-out to {subscribers} subscribers");
     let mut attempts = Vec::new();
-    let mut best: Option<Value> = None;
+    let mut best: Option<FirehoseRun> = None;
     let mut clean_rate: Option<u64> = None;
     let mut lost_rate: Option<u64> = None;
     let mut rate = 0u64;
     for _ in 0..plan.fanout_runs {
         let run = firehose_run(tools, plan, rate, subscribers)?;
-        let bench = &run["bench"];
-        let clean = bench["disconnects"] == 0 && bench["connections_held"] == subscribers;
-        attempts.push(json!({
-            "rate": rate,
-            "deliveries_per_second": bench["deliveries_per_second"],
-            "disconnects": bench["disconnects"],
-        }));
+        let clean = run.bench.disconnects == 0 && run.bench.connections_held == subscribers;
+        attempts.push(Attempt {
+            rate,
+            deliveries_per_second: run.bench.deliveries_per_second,
+            disconnects: run.bench.disconnects,
+        });
         if clean {
             best = Some(run);
             if rate == 0 {
@@ -133,15 +136,24 @@ pub(super) fn fanout(tools: &Tools, plan: &Plan, subscribers: u64) -> Result<Val
         }
         rate = next;
     }
-    let mut result = match best {
-        Some(run) => run,
-        None => json!({ "rate": rate, "subscribers": subscribers, "bench": Value::Null }),
-    };
-    result["attempts"] = Value::Array(attempts);
-    Ok(result)
+    Ok(match best {
+        Some(run) => Fanout {
+            rate: run.rate,
+            subscribers,
+            bench: Some(run.bench),
+            attempts,
+        },
+        None => Fanout {
+            rate,
+            subscribers,
+            bench: None,
+            attempts,
+        },
+    })
 }
 
-pub(super) fn latency(tools: &Tools, plan: &Plan, rate: u64) -> Result<Value, String> {
+/// Publish-to-receive latency at `rate` events per second to the plan's subscribers.
+pub(super) fn latency(tools: &Tools, plan: &Plan, rate: u64) -> Result<FirehoseRun, String> {
     eprintln!(
         "xtask: latency at {rate} events/s to {} subscribers",
         plan.latency_subscribers
@@ -149,7 +161,20 @@ pub(super) fn latency(tools: &Tools, plan: &Plan, rate: u64) -> Result<Value, St
     firehose_run(tools, plan, rate, plan.latency_subscribers)
 }
 
-pub(super) fn idle(tools: &Tools, plan: &Plan) -> Result<Value, String> {
+/// Latency at the plan's deliveries per second, spread over `subscribers` streams.
+pub(super) fn latency_spread(
+    tools: &Tools,
+    plan: &Plan,
+    subscribers: u64,
+) -> Result<FirehoseRun, String> {
+    let rate = (plan.spread_deliveries / subscribers).max(1);
+    eprintln!("xtask: latency at {rate} events/s to {subscribers} subscribers");
+    firehose_run(tools, plan, rate, subscribers)
+}
+
+/// The plan's idle streams on `ssectl serve` with a 1 s keepalive: server memory per
+/// stream and CPU while they are held.
+pub(super) fn idle(tools: &Tools, plan: &Plan) -> Result<Idle, String> {
     eprintln!("xtask: {} idle connections", plan.idle_connections);
     let mut command = tools.command(&tools.ssectl, 0);
     command.args(["serve", "--listen", "127.0.0.1:0", "--keepalive", "1s"]);
@@ -160,19 +185,8 @@ pub(super) fn idle(tools: &Tools, plan: &Plan) -> Result<Value, String> {
     // Sample RSS and CPU while the streams are held: start the client, wait until the
     // server reports them all, then measure over the client's measurement window.
     let client = std::thread::spawn({
-        let args = args.clone();
-        let ssectl = tools.ssectl.clone();
-        let pinned = tools.pinned;
-        move || {
-            ssectl_bench(
-                &Tools {
-                    ssectl: ssectl.clone(),
-                    firehose: ssectl,
-                    pinned,
-                },
-                &args,
-            )
-        }
+        let tools = tools.clone();
+        move || ssectl_bench(&tools, &args)
     });
     // The client holds the streams for its warm-up and measurement time once they are
     // all open; measure inside that window, never after the client let go.
@@ -193,8 +207,9 @@ pub(super) fn idle(tools: &Tools, plan: &Plan) -> Result<Value, String> {
     let report = client.join().map_err(|_| "the bench thread panicked")??;
     if held < plan.idle_connections {
         return Err(format!(
-            "idle: only {held} of {} streams were open while measuring; client report: {report}",
-            plan.idle_connections
+            "idle: only {held} of {} streams were open while measuring; client report: {}",
+            plan.idle_connections,
+            serde_json::to_string(&report).map_err(|e| e.to_string())?
         ));
     }
     let per_connection = match (before, during) {
@@ -205,19 +220,21 @@ pub(super) fn idle(tools: &Tools, plan: &Plan) -> Result<Value, String> {
         (Some(a), Some(b)) if window > 0.0 => Some((b - a) / window * 100.0),
         _ => None,
     };
-    Ok(json!({
-        "connections": plan.idle_connections,
-        "held": held,
-        "rss_before_kib": before,
-        "rss_during_kib": during,
-        "rss_per_connection_kib": per_connection,
-        "cpu_percent_of_one_core": cpu,
-        "cpu_before_seconds": cpu_before,
-        "keepalive": "1s",
-    }))
+    Ok(Idle {
+        connections: plan.idle_connections,
+        held,
+        rss_before_kib: before,
+        rss_during_kib: during,
+        rss_per_connection_kib: per_connection,
+        cpu_percent_of_one_core: cpu,
+        cpu_before_seconds: cpu_before,
+        keepalive: "1s",
+    })
 }
 
-pub(super) fn http_publish(tools: &Tools, plan: &Plan) -> Result<Value, String> {
+/// `ssectl bench` publishing through `ssectl serve`'s HTTP API: batches at the plan's
+/// rate, then batches and single events back to back.
+pub(super) fn http_publish(tools: &Tools, plan: &Plan) -> Result<Vec<HttpPublish>, String> {
     // A rate no server takes: requests then go back to back, which measures the ceiling.
     const UNREACHABLE: u64 = 100_000_000;
     let runs = [
@@ -241,16 +258,19 @@ pub(super) fn http_publish(tools: &Tools, plan: &Plan) -> Result<Value, String> 
         ]);
         args.extend(["--publish-rate".into(), rate.to_string()]);
         args.extend(["--publish-batch".into(), batch.to_string()]);
-        let report = ssectl_bench(tools, &args)?;
-        let seconds = report["measured_seconds"].as_f64().unwrap_or(0.0);
-        let published = report["events_published"].as_u64().unwrap_or(0);
-        results.push(json!({
-            "name": name,
-            "offered_rate": if rate == UNREACHABLE { Value::Null } else { rate.into() },
-            "events_per_request": batch,
-            "published_per_second": if seconds > 0.0 { published as f64 / seconds } else { 0.0 },
-            "bench": report,
-        }));
+        let bench = ssectl_bench(tools, &args)?;
+        let seconds = bench.measured_seconds;
+        results.push(HttpPublish {
+            name,
+            offered_rate: (rate != UNREACHABLE).then_some(rate),
+            events_per_request: batch,
+            published_per_second: if seconds > 0.0 {
+                bench.events_published as f64 / seconds
+            } else {
+                0.0
+            },
+            bench,
+        });
     }
-    Ok(Value::Array(results))
+    Ok(results)
 }
