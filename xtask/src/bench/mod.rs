@@ -19,7 +19,7 @@
 //!   requests, one at a time from one client).
 //!
 //! Writes `target/bench-report/report.md`, `report.json`, `deliveries.svg` and
-//! `latency.svg`. `--quick` runs every scenario briefly and small: it keeps the harness
+//! `latency.svg` (in cargo's target directory, wherever `CARGO_TARGET_DIR` puts it). `--quick` runs every scenario briefly and small: it keeps the harness
 //! working, its numbers are not worth quoting.
 
 mod charts;
@@ -29,9 +29,12 @@ mod processes;
 mod report;
 mod scenarios;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 
-use crate::{cargo, run, workspace_root};
+use serde::Deserialize;
+
+use crate::{cargo, run};
 use processes::Tools;
 use report::Report;
 use scenarios::Plan;
@@ -41,7 +44,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let criterion = !args.iter().any(|a| a == "--no-criterion");
     let plan = Plan::new(quick);
-    let root = workspace_root();
+    let target = target_dir()?;
     let mut build = cargo();
     // Name both targets: `--example` alone would narrow the build to the example.
     build.args(["build", "--release", "-p", "sse-cli", "--bin", "ssectl"]);
@@ -62,12 +65,12 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         }
         run(bench, "cargo bench")?;
     }
-    let tools = Tools::find(&root)?;
+    let tools = Tools::find(&target)?;
     let report = Report {
         mode: if quick { "quick" } else { "full" },
         pinned: tools.pinned,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        criterion: criterion::criterion_results(&root.join("target/criterion")),
+        criterion: criterion::criterion_results(&target.join("criterion")),
         fanout: each(&plan.fanout_subscribers, |n| {
             scenarios::fanout(&tools, &plan, n)
         })?,
@@ -81,7 +84,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         http_publish: scenarios::http_publish(&tools, &plan)?,
     };
 
-    let out = root.join("target/bench-report");
+    let out = target.join("bench-report");
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     write(
         &out.join("report.json"),
@@ -98,6 +101,28 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     )?;
     println!("xtask: wrote {}", out.join("report.md").display());
     Ok(())
+}
+
+/// Cargo's target directory for this workspace, wherever `CARGO_TARGET_DIR` or a
+/// config file puts it: the builds above went there, so their binaries and criterion's
+/// results are found there, and the report is written beside them.
+fn target_dir() -> Result<PathBuf, String> {
+    /// The one field of `cargo metadata` this needs.
+    #[derive(Deserialize)]
+    struct Metadata {
+        target_directory: PathBuf,
+    }
+    let output = cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("could not run cargo metadata: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("cargo metadata failed ({})", output.status));
+    }
+    let metadata: Metadata = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("cargo metadata printed no target directory: {e}"))?;
+    Ok(metadata.target_directory)
 }
 
 fn write(path: &Path, text: &str) -> Result<(), String> {

@@ -18,9 +18,10 @@ pub(super) struct Tools {
 }
 
 impl Tools {
-    pub(super) fn find(root: &Path) -> Result<Tools, String> {
-        let ssectl = root.join("target/release/ssectl");
-        let firehose = root.join("target/release/examples/firehose");
+    /// The release builds under cargo's `target` directory.
+    pub(super) fn find(target: &Path) -> Result<Tools, String> {
+        let ssectl = target.join("release/ssectl");
+        let firehose = target.join("release/examples/firehose");
         for path in [&ssectl, &firehose] {
             if !path.exists() {
                 return Err(format!("{} was not built", path.display()));
