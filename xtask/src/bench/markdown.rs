@@ -210,3 +210,50 @@ fn rate_name(rate: Option<u64>) -> String {
 fn or_na(value: Option<impl Display>) -> String {
     value.map_or_else(|| "n/a".to_owned(), |v| v.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(latency: Option<sse_cli::bench_report::Latency>) -> BenchReport {
+        BenchReport {
+            url: "http://127.0.0.1:1/subscribe/bench".to_owned(),
+            connections_requested: 10,
+            connections_held: 10,
+            measured_seconds: 1.0,
+            events: 2_000,
+            events_total: 2_000,
+            events_published: 0,
+            deliveries_per_second: 2_000.0,
+            bytes: 0,
+            bytes_per_second: 0.0,
+            latency_ms: latency,
+            errors: Default::default(),
+            disconnects: 3,
+        }
+    }
+
+    #[test]
+    fn latency_cells_show_percentiles_in_order() {
+        let latency = sse_cli::bench_report::Latency {
+            samples: 2_000,
+            p50: 0.5,
+            p90: 0.9,
+            p99: 1.5,
+            p999: 2.0,
+            max: 3.25,
+        };
+        assert_eq!(
+            latency_cells(&run(Some(latency))),
+            "2000 | 0.50 | 0.90 | 1.50 | 2.00 | 3.25 | 3"
+        );
+    }
+
+    #[test]
+    fn latency_cells_without_samples_say_so_instead_of_zero() {
+        assert_eq!(
+            latency_cells(&run(None)),
+            "2000 | n/a | n/a | n/a | n/a | n/a | 3"
+        );
+    }
+}
