@@ -3,7 +3,7 @@
 //! - `cargo xtask test`: installs what the tests need when it is missing (Chromium, from
 //!   Debian's packages, for the browser tests) and runs the whole test suite.
 //! - `cargo xtask bench [--quick] [--no-criterion]`: the benchmark report (criterion
-//!   benches and end-to-end scenarios) in `target/bench-report/`; see `bench.rs`.
+//!   benches and end-to-end scenarios) in `target/bench-report/`; see `bench/mod.rs`.
 
 mod bench;
 

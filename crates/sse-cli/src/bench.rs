@@ -14,6 +14,8 @@
 //! allocating; the receive time is read once per chunk, not per event, so the client
 //! stays cheap per event. Latency is sampled on the first 100 connections (one histogram
 //! each), which keeps memory flat at tens of thousands of connections.
+//!
+//! `--json` prints a [`BenchReport`], the type the tools reading it deserialise.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -27,7 +29,7 @@ use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Empty};
 use hyper::Uri;
 use hyper_util::rt::TokioIo;
-use serde::Serialize;
+use sse_cli::bench_report::{BenchReport, Latency};
 use sse_core::Decoder;
 use tokio::net::TcpSocket;
 use tokio::sync::{watch, Semaphore};
@@ -102,35 +104,6 @@ pub struct BenchArgs {
     json: bool,
 }
 
-/// What one run measured. `events` counts the measurement window only;
-/// `events_total` everything received from the first connection to the end.
-#[derive(Debug, Serialize)]
-struct Report {
-    url: String,
-    connections_requested: usize,
-    connections_held: u64,
-    measured_seconds: f64,
-    events: u64,
-    events_total: u64,
-    events_published: u64,
-    deliveries_per_second: f64,
-    bytes: u64,
-    bytes_per_second: f64,
-    latency_ms: Option<Latency>,
-    errors: BTreeMap<String, u64>,
-    disconnects: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct Latency {
-    samples: u64,
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    p999: f64,
-    max: f64,
-}
-
 /// Counters every connection task adds to while it runs.
 #[derive(Debug)]
 struct Live {
@@ -175,7 +148,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn measure(args: &BenchArgs) -> Result<Report, String> {
+async fn measure(args: &BenchArgs) -> Result<BenchReport, String> {
     raise_open_file_limit(args.connections);
     let url = match &args.url {
         Some(url) => url.clone(),
@@ -283,9 +256,9 @@ async fn measure(args: &BenchArgs) -> Result<Report, String> {
             Err(error) => *errors.entry(format!("task failed: {error}")).or_insert(0) += 1,
         }
     }
-    Ok(Report {
+    Ok(BenchReport {
         url,
-        connections_requested: args.connections,
+        connections_requested: args.connections as u64,
         connections_held: held,
         measured_seconds: measured,
         events,
@@ -623,7 +596,7 @@ fn leading_number(data: &str) -> Option<u64> {
     (digits >= 16).then_some(value)
 }
 
-fn print_report(report: &Report) {
+fn print_report(report: &BenchReport) {
     println!("url:          {}", report.url);
     println!(
         "connections:  {} held of {} requested",

@@ -2,7 +2,8 @@
 //!
 //! A thin layer: argument parsing and wiring of `sse-hyper` (for `serve`) and
 //! `sse-core`'s decoder (for `tail` and `bench`); no logic a library user would want
-//! lives here.
+//! lives here. The JSON contract of `ssectl bench` is in the library target
+//! ([`sse_cli::bench_report`]), where the tools that read it find it too.
 
 mod bench;
 mod client;

@@ -5,6 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{serve, ssectl};
+use sse_cli::bench_report::BenchReport;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -62,15 +63,15 @@ async fn bench_counts_every_delivery_and_reports_json() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report");
-    assert_eq!(report["connections_requested"], CONNECTIONS);
-    assert_eq!(report["connections_held"], CONNECTIONS);
-    assert_eq!(report["events_total"], CONNECTIONS * EVENTS, "{report}");
-    assert_eq!(report["errors"], serde_json::json!({}));
-    assert_eq!(report["disconnects"], 0);
-    let latency = &report["latency_ms"];
-    assert_eq!(latency["samples"], CONNECTIONS * EVENTS);
-    assert!(latency["p50"].as_f64().unwrap() <= latency["max"].as_f64().unwrap());
+    let report: BenchReport = serde_json::from_slice(&output.stdout).expect("JSON report");
+    assert_eq!(report.connections_requested, CONNECTIONS);
+    assert_eq!(report.connections_held, CONNECTIONS);
+    assert_eq!(report.events_total, CONNECTIONS * EVENTS, "{report:?}");
+    assert!(report.errors.is_empty(), "{report:?}");
+    assert_eq!(report.disconnects, 0);
+    let latency = report.latency_ms.expect("the events carry send times");
+    assert_eq!(latency.samples, CONNECTIONS * EVENTS);
+    assert!(latency.p50 <= latency.max);
 }
 
 /// Runs `ssectl bench` publishing with `batch` events per request against a fresh server
@@ -98,20 +99,17 @@ fn publishing_delivers_every_event(batch: &str) {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let published = report["events_published"].as_u64().unwrap();
-    assert!(published > 0, "{report}");
-    assert_eq!(
-        report["events_total"].as_u64().unwrap(),
-        published * 3,
-        "{report}"
-    );
-    assert_eq!(
-        report["latency_ms"]["samples"].as_u64().unwrap(),
-        published * 3
-    );
-    assert_eq!(report["errors"], serde_json::json!({}));
-    assert!(report["bytes"].as_u64().unwrap() > 0);
+    let report: BenchReport = serde_json::from_slice(&output.stdout).unwrap();
+    let published = report.events_published;
+    assert!(published > 0, "{report:?}");
+    assert_eq!(report.events_total, published * 3, "{report:?}");
+    let latency = report
+        .latency_ms
+        .as_ref()
+        .expect("published events are timed");
+    assert_eq!(latency.samples, published * 3);
+    assert!(report.errors.is_empty(), "{report:?}");
+    assert!(report.bytes > 0);
 }
 
 #[test]
@@ -144,8 +142,10 @@ fn bench_against_a_non_sse_url_reports_the_reason() {
         "--json",
     ]);
     assert!(output.status.success());
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(report["connections_held"], 0);
-    let errors = report["errors"].as_object().unwrap();
-    assert!(errors.keys().any(|k| k.starts_with("connect")), "{report}");
+    let report: BenchReport = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report.connections_held, 0);
+    assert!(
+        report.errors.keys().any(|k| k.starts_with("connect")),
+        "{report:?}"
+    );
 }

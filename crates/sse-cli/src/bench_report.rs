@@ -1,0 +1,202 @@
+//! The report of `ssectl bench --json`, shared by `ssectl` (which prints it) and the tools
+//! that read it (`cargo xtask bench`).
+//!
+//! Every field is required when reading, `latency_ms` included: it may be `null`, but
+//! it must be there. The field names are part of the contract; other tools read them, so
+//! renaming one is a breaking change. Unknown fields are accepted, so a reader built
+//! before a field was added still reads newer reports.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What one `ssectl bench` run measured.
+///
+/// `events` and `bytes` count the measurement window only (after the warm-up);
+/// `events_total` counts everything received from the first connection until the streams
+/// were closed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// The event-stream URL every connection read.
+    pub url: String,
+    /// Connections the run was asked to open.
+    pub connections_requested: u64,
+    /// Connections holding an open event stream at the end of the measurement window.
+    pub connections_held: u64,
+    /// Length of the measurement window in seconds.
+    pub measured_seconds: f64,
+    /// Events received over all connections during the measurement window.
+    pub events: u64,
+    /// Events received over all connections during the whole run.
+    pub events_total: u64,
+    /// Events this run published itself (`--publish-rate`); 0 when it only listened.
+    pub events_published: u64,
+    /// `events / measured_seconds`: deliveries summed over all connections.
+    pub deliveries_per_second: f64,
+    /// Response-body bytes received during the measurement window.
+    pub bytes: u64,
+    /// `bytes / measured_seconds`.
+    pub bytes_per_second: f64,
+    /// Publish-to-receive latency, or `None` (`null`) when no event carried a send time.
+    // A plain `Option` field would be read as `None` when the key is missing; going
+    // through `deserialize_with` makes the key required while still allowing `null`.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub latency_ms: Option<Latency>,
+    /// Failed connections and publishing errors: how many times each reason occurred.
+    pub errors: BTreeMap<String, u64>,
+    /// Streams the server ended or broke while they were being read.
+    pub disconnects: u64,
+}
+
+/// Publish-to-receive latency percentiles in milliseconds, over the sampled connections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    /// Events whose latency was recorded.
+    pub samples: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// The highest latency recorded.
+    pub max: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> BenchReport {
+        BenchReport {
+            url: "http://127.0.0.1:8001/subscribe/bench".to_owned(),
+            connections_requested: 3,
+            connections_held: 2,
+            measured_seconds: 1.5,
+            events: 300,
+            events_total: 360,
+            events_published: 120,
+            deliveries_per_second: 200.0,
+            bytes: 28_800,
+            bytes_per_second: 19_200.0,
+            latency_ms: Some(Latency {
+                samples: 300,
+                p50: 0.5,
+                p90: 0.75,
+                p99: 1.25,
+                p999: 2.0,
+                max: 2.5,
+            }),
+            errors: BTreeMap::from([("connect: ConnectionRefused".to_owned(), 1)]),
+            disconnects: 1,
+        }
+    }
+
+    /// Every key of `value` and of the objects inside it, as paths from the root, except
+    /// inside `errors`, whose keys are data rather than fields.
+    fn field_paths(value: &serde_json::Value, prefix: &[String], paths: &mut Vec<Vec<String>>) {
+        let Some(object) = value.as_object() else {
+            return;
+        };
+        for (key, inner) in object {
+            let mut path = prefix.to_vec();
+            path.push(key.clone());
+            if key != "errors" {
+                field_paths(inner, &path, paths);
+            }
+            paths.push(path);
+        }
+    }
+
+    fn remove(value: &mut serde_json::Value, path: &[String]) {
+        let (last, parents) = path.split_last().expect("paths are never empty");
+        let mut object = value;
+        for key in parents {
+            object = &mut object[key.as_str()];
+        }
+        object
+            .as_object_mut()
+            .expect("a path's parents are objects")
+            .remove(last);
+    }
+
+    #[test]
+    fn report_round_trips_through_json() {
+        for report in [
+            report(),
+            BenchReport {
+                latency_ms: None,
+                errors: BTreeMap::new(),
+                ..report()
+            },
+        ] {
+            let json = serde_json::to_string_pretty(&report).unwrap();
+            let read: BenchReport = serde_json::from_str(&json).unwrap();
+            assert_eq!(read, report);
+        }
+    }
+
+    #[test]
+    fn report_without_any_one_field_is_refused() {
+        let full = serde_json::to_value(report()).unwrap();
+        let mut paths = Vec::new();
+        field_paths(&full, &[], &mut paths);
+        assert_eq!(paths.len(), 13 + 6, "every field and latency percentile");
+        for path in paths {
+            let mut partial = full.clone();
+            remove(&mut partial, &path);
+            let read = serde_json::from_value::<BenchReport>(partial);
+            assert!(read.is_err(), "read without {path:?}: {read:?}");
+        }
+    }
+
+    #[test]
+    fn latency_may_be_null_but_not_missing() {
+        let mut json = serde_json::to_value(report()).unwrap();
+        json["latency_ms"] = serde_json::Value::Null;
+        let read: BenchReport = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(read.latency_ms, None);
+        json.as_object_mut().unwrap().remove("latency_ms");
+        let refused = serde_json::from_value::<BenchReport>(json).unwrap_err();
+        assert!(refused.to_string().contains("latency_ms"), "{refused}");
+    }
+
+    #[test]
+    fn field_names_are_the_printed_ones() {
+        fn sorted_keys(value: &serde_json::Value) -> Vec<&str> {
+            let mut keys: Vec<&str> = value
+                .as_object()
+                .expect("an object")
+                .keys()
+                .map(String::as_str)
+                .collect();
+            keys.sort_unstable();
+            keys
+        }
+        let json = serde_json::to_value(report()).unwrap();
+        assert_eq!(
+            sorted_keys(&json),
+            [
+                "bytes",
+                "bytes_per_second",
+                "connections_held",
+                "connections_requested",
+                "deliveries_per_second",
+                "disconnects",
+                "errors",
+                "events",
+                "events_published",
+                "events_total",
+                "latency_ms",
+                "measured_seconds",
+                "url",
+            ]
+        );
+        assert_eq!(
+            sorted_keys(&json["latency_ms"]),
+            ["max", "p50", "p90", "p99", "p999", "samples"]
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! `cargo xtask bench`: the project's benchmark report.
+//!
+//! Builds in release mode, runs the criterion micro-benchmarks, then end-to-end scenarios
+//! that pair a server process with `ssectl bench` (server pinned to core 0 and client to
+//! core 1 where `taskset` exists and the machine has two cores or more):
+//!
+//! - fan-out: the `firehose` example publishing to N subscribers → the highest delivery
+//!   rate with no subscriber cut off, against subscriber count. It first publishes as fast
+//!   as the hub accepts; when that outruns the reader and subscribers are cut off for lag,
+//!   it searches for the highest event rate that keeps them all (doubling or halving from
+//!   1 M deliveries/s, then bisecting; a few runs);
+//! - latency: the firehose at fixed rates to one set of subscribers → publish-to-receive
+//!   percentiles against load; and the same load (deliveries per second) spread over
+//!   fewer or more subscribers, since each subscriber costs the server one write;
+//! - idle connections: `ssectl serve` holding N idle streams with a 1 s keepalive →
+//!   server RSS per connection and CPU;
+//! - HTTP publishing: `ssectl bench --publish-rate` through the batch API at the target
+//!   rate, then at a rate no server takes (the ceiling of batches, and of single-event
+//!   requests, one at a time from one client).
+//!
+//! Writes `target/bench-report/report.md`, `report.json`, `deliveries.svg` and
+//! `latency.svg` (in cargo's target directory, wherever `CARGO_TARGET_DIR` puts it). `--quick` runs every scenario briefly and small: it keeps the harness
+//! working, its numbers are not worth quoting.
+
+mod charts;
+mod criterion;
+mod markdown;
+mod processes;
+mod report;
+mod scenarios;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use serde::Deserialize;
+
+use crate::{cargo, run};
+use processes::Tools;
+use report::Report;
+use scenarios::Plan;
+
+/// Runs the whole report.
+pub fn bench(args: &[String]) -> Result<(), String> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let criterion = !args.iter().any(|a| a == "--no-criterion");
+    let plan = Plan::new(quick);
+    let target = target_dir()?;
+    let mut build = cargo();
+    // Name both targets: `--example` alone would narrow the build to the example.
+    build.args(["build", "--release", "-p", "sse-cli", "--bin", "ssectl"]);
+    build.args(["-p", "examples", "--example", "firehose"]);
+    run(build, "cargo build --release")?;
+    if criterion {
+        let mut bench = cargo();
+        bench.args(["bench", "--package", "benches", "--"]);
+        if quick {
+            bench.args([
+                "--warm-up-time",
+                "0.1",
+                "--measurement-time",
+                "0.3",
+                "--sample-size",
+                "10",
+            ]);
+        }
+        run(bench, "cargo bench")?;
+    }
+    let tools = Tools::find(&target)?;
+    let report = Report {
+        mode: if quick { "quick" } else { "full" },
+        pinned: tools.pinned,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        criterion: criterion::criterion_results(&target.join("criterion")),
+        fanout: each(&plan.fanout_subscribers, |n| {
+            scenarios::fanout(&tools, &plan, n)
+        })?,
+        latency: each(&plan.latency_rates, |rate| {
+            scenarios::latency(&tools, &plan, rate)
+        })?,
+        latency_spread: each(&plan.spread_subscribers, |n| {
+            scenarios::latency_spread(&tools, &plan, n)
+        })?,
+        idle: scenarios::idle(&tools, &plan)?,
+        http_publish: scenarios::http_publish(&tools, &plan)?,
+    };
+
+    let out = target.join("bench-report");
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    write(
+        &out.join("report.json"),
+        &serde_json::to_string_pretty(&report).map_err(|e| format!("report.json: {e}"))?,
+    )?;
+    write(&out.join("report.md"), &markdown::markdown(&report, &plan))?;
+    write(
+        &out.join("deliveries.svg"),
+        &charts::deliveries_chart(&report.fanout),
+    )?;
+    write(
+        &out.join("latency.svg"),
+        &charts::latency_chart(&report.latency),
+    )?;
+    println!("xtask: wrote {}", out.join("report.md").display());
+    Ok(())
+}
+
+/// Cargo's target directory for this workspace, wherever `CARGO_TARGET_DIR` or a
+/// config file puts it: the builds above went there, so their binaries and criterion's
+/// results are found there, and the report is written beside them.
+fn target_dir() -> Result<PathBuf, String> {
+    /// The one field of `cargo metadata` this needs.
+    #[derive(Deserialize)]
+    struct Metadata {
+        target_directory: PathBuf,
+    }
+    let output = cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("could not run cargo metadata: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("cargo metadata failed ({})", output.status));
+    }
+    let metadata: Metadata = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("cargo metadata printed no target directory: {e}"))?;
+    Ok(metadata.target_directory)
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Runs `scenario` once per value, in order, stopping at the first failure.
+fn each<T>(
+    values: &[u64],
+    scenario: impl FnMut(u64) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    values.iter().copied().map(scenario).collect()
+}

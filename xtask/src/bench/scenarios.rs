@@ -1,0 +1,276 @@
+//! What runs: the plan of each mode and one function per scenario, each pairing a
+//! server process with `ssectl bench` and returning what it measured.
+
+use std::time::{Duration, Instant};
+
+use super::processes::{
+    cpu_seconds, firehose, open_streams, rss_kib, ssectl_bench, ServerProcess, Tools,
+};
+use super::report::{Attempt, Fanout, FirehoseRun, HttpPublish, Idle};
+
+/// The sizes and durations of every scenario in one mode.
+pub(super) struct Plan {
+    pub(super) quick: bool,
+    pub(super) fanout_subscribers: Vec<u64>,
+    pub(super) fanout_runs: usize,
+    pub(super) latency_subscribers: u64,
+    pub(super) latency_rates: Vec<u64>,
+    /// Deliveries per second, and the subscriber counts to spread them over.
+    pub(super) spread_deliveries: u64,
+    pub(super) spread_subscribers: Vec<u64>,
+    pub(super) idle_connections: u64,
+    pub(super) publish_rate: u64,
+    pub(super) warmup: &'static str,
+    pub(super) duration: &'static str,
+}
+
+impl Plan {
+    pub(super) fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                quick,
+                fanout_subscribers: vec![10, 100],
+                fanout_runs: 2,
+                latency_subscribers: 100,
+                latency_rates: vec![100, 1000],
+                spread_deliveries: 100_000,
+                spread_subscribers: vec![10, 100],
+                idle_connections: 500,
+                publish_rate: 5_000,
+                warmup: "1s",
+                duration: "1s",
+            }
+        } else {
+            Plan {
+                quick,
+                fanout_subscribers: vec![100, 1_000, 5_000, 10_000],
+                fanout_runs: 7,
+                latency_subscribers: 1_000,
+                latency_rates: vec![100, 500, 1_000, 2_000, 5_000],
+                spread_deliveries: 1_000_000,
+                spread_subscribers: vec![10, 100, 1_000],
+                idle_connections: 19_000,
+                publish_rate: 100_000,
+                warmup: "3s",
+                duration: "10s",
+            }
+        }
+    }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// `ssectl bench` arguments that read `connections` streams from `base` for the plan's
+/// warm-up and duration.
+fn listen_args(plan: &Plan, base: &str, connections: u64) -> Vec<String> {
+    let mut args = strings(&[
+        "--server",
+        base,
+        "--warmup",
+        plan.warmup,
+        "--duration",
+        plan.duration,
+    ]);
+    args.extend(["--connections".into(), connections.to_string()]);
+    args
+}
+
+/// The firehose at `rate` (0: as fast as the hub accepts) to `subscribers` streams, read by
+/// `ssectl bench`.
+pub(super) fn firehose_run(
+    tools: &Tools,
+    plan: &Plan,
+    rate: u64,
+    subscribers: u64,
+) -> Result<FirehoseRun, String> {
+    let server = firehose(tools, rate, 1)?;
+    let bench = ssectl_bench(tools, &listen_args(plan, &server.base, subscribers))?;
+    Ok(FirehoseRun {
+        rate,
+        subscribers,
+        bench,
+    })
+}
+
+/// The highest delivery rate to `subscribers` with none of them cut off. First as fast
+/// as the hub accepts; if that cuts subscribers off, from 1 M deliveries/s the event rate
+/// is doubled while clean and halved while not, then bisected between the best clean run
+/// and the lowest that lost subscribers.
+pub(super) fn fanout(tools: &Tools, plan: &Plan, subscribers: u64) -> Result<Fanout, String> {
+    eprintln!("xtask: fan-out to {subscribers} subscribers");
+    let mut attempts = Vec::new();
+    let mut best: Option<FirehoseRun> = None;
+    let mut clean_rate: Option<u64> = None;
+    let mut lost_rate: Option<u64> = None;
+    let mut rate = 0u64;
+    for _ in 0..plan.fanout_runs {
+        let run = firehose_run(tools, plan, rate, subscribers)?;
+        let clean = run.bench.disconnects == 0 && run.bench.connections_held == subscribers;
+        attempts.push(Attempt {
+            rate,
+            deliveries_per_second: run.bench.deliveries_per_second,
+            disconnects: run.bench.disconnects,
+        });
+        if clean {
+            best = Some(run);
+            if rate == 0 {
+                break;
+            }
+            clean_rate = Some(rate);
+        } else if rate > 0 {
+            lost_rate = Some(rate);
+        }
+        let next = match (clean_rate, lost_rate) {
+            // Only the unthrottled run so far, and it lost subscribers.
+            (None, None) => (1_000_000 / subscribers).max(1),
+            (Some(clean), None) => clean * 2,
+            (None, Some(lost)) => lost / 2,
+            (Some(clean), Some(lost)) => (clean + lost) / 2,
+        };
+        // Stop when the bisection is within 5%.
+        let close = matches!((clean_rate, lost_rate), (Some(c), Some(l)) if l - c <= c / 20);
+        if next == 0 || next == rate || close {
+            break;
+        }
+        rate = next;
+    }
+    Ok(match best {
+        Some(run) => Fanout {
+            rate: run.rate,
+            subscribers,
+            bench: Some(run.bench),
+            attempts,
+        },
+        None => Fanout {
+            rate,
+            subscribers,
+            bench: None,
+            attempts,
+        },
+    })
+}
+
+/// Publish-to-receive latency at `rate` events per second to the plan's subscribers.
+pub(super) fn latency(tools: &Tools, plan: &Plan, rate: u64) -> Result<FirehoseRun, String> {
+    eprintln!(
+        "xtask: latency at {rate} events/s to {} subscribers",
+        plan.latency_subscribers
+    );
+    firehose_run(tools, plan, rate, plan.latency_subscribers)
+}
+
+/// Latency at the plan's deliveries per second, spread over `subscribers` streams.
+pub(super) fn latency_spread(
+    tools: &Tools,
+    plan: &Plan,
+    subscribers: u64,
+) -> Result<FirehoseRun, String> {
+    let rate = (plan.spread_deliveries / subscribers).max(1);
+    eprintln!("xtask: latency at {rate} events/s to {subscribers} subscribers");
+    firehose_run(tools, plan, rate, subscribers)
+}
+
+/// The plan's idle streams on `ssectl serve` with a 1 s keepalive: server memory per
+/// stream and CPU while they are held.
+pub(super) fn idle(tools: &Tools, plan: &Plan) -> Result<Idle, String> {
+    eprintln!("xtask: {} idle connections", plan.idle_connections);
+    let mut command = tools.command(&tools.ssectl, 0);
+    command.args(["serve", "--listen", "127.0.0.1:0", "--keepalive", "1s"]);
+    let server = ServerProcess::start(command)?;
+    let before = rss_kib(server.pid());
+    let cpu_before = cpu_seconds(server.pid());
+    let args = listen_args(plan, &server.base, plan.idle_connections);
+    // Sample RSS and CPU while the streams are held: start the client, wait until the
+    // server reports them all, then measure over the client's measurement window.
+    let client = std::thread::spawn({
+        let tools = tools.clone();
+        move || ssectl_bench(&tools, &args)
+    });
+    // The client holds the streams for its warm-up and measurement time once they are
+    // all open; measure inside that window, never after the client let go.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while open_streams(&server.base) < plan.idle_connections
+        && Instant::now() < deadline
+        && !client.is_finished()
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let held_at = Instant::now();
+    let cpu_held = cpu_seconds(server.pid());
+    std::thread::sleep(Duration::from_secs(if plan.quick { 1 } else { 5 }));
+    let during = rss_kib(server.pid());
+    let cpu_after = cpu_seconds(server.pid());
+    let held = open_streams(&server.base);
+    let window = held_at.elapsed().as_secs_f64();
+    let report = client.join().map_err(|_| "the bench thread panicked")??;
+    if held < plan.idle_connections {
+        return Err(format!(
+            "idle: only {held} of {} streams were open while measuring; client report: {}",
+            plan.idle_connections,
+            serde_json::to_string(&report).map_err(|e| e.to_string())?
+        ));
+    }
+    let per_connection = match (before, during) {
+        (Some(b), Some(d)) if held > 0 => Some((d.saturating_sub(b)) as f64 / held as f64),
+        _ => None,
+    };
+    let cpu = match (cpu_held, cpu_after) {
+        (Some(a), Some(b)) if window > 0.0 => Some((b - a) / window * 100.0),
+        _ => None,
+    };
+    Ok(Idle {
+        connections: plan.idle_connections,
+        held,
+        rss_before_kib: before,
+        rss_during_kib: during,
+        rss_per_connection_kib: per_connection,
+        cpu_percent_of_one_core: cpu,
+        cpu_before_seconds: cpu_before,
+        keepalive: "1s",
+    })
+}
+
+/// `ssectl bench` publishing through `ssectl serve`'s HTTP API: batches at the plan's
+/// rate, then batches and single events back to back.
+pub(super) fn http_publish(tools: &Tools, plan: &Plan) -> Result<Vec<HttpPublish>, String> {
+    // A rate no server takes: requests then go back to back, which measures the ceiling.
+    const UNREACHABLE: u64 = 100_000_000;
+    let runs = [
+        ("batches at the target rate", plan.publish_rate, 1000),
+        ("batches, back to back", UNREACHABLE, 1000),
+        ("single events, back to back", UNREACHABLE, 1),
+    ];
+    let mut results = Vec::new();
+    for (name, rate, batch) in runs {
+        eprintln!("xtask: HTTP publishing: {name}");
+        let mut command = tools.command(&tools.ssectl, 0);
+        command.args(["serve", "--listen", "127.0.0.1:0"]);
+        let server = ServerProcess::start(command)?;
+        let mut args = strings(&[
+            "--server",
+            &server.base,
+            "--duration",
+            plan.duration,
+            "--connections",
+            "1",
+        ]);
+        args.extend(["--publish-rate".into(), rate.to_string()]);
+        args.extend(["--publish-batch".into(), batch.to_string()]);
+        let bench = ssectl_bench(tools, &args)?;
+        let seconds = bench.measured_seconds;
+        results.push(HttpPublish {
+            name,
+            offered_rate: (rate != UNREACHABLE).then_some(rate),
+            events_per_request: batch,
+            published_per_second: if seconds > 0.0 {
+                bench.events_published as f64 / seconds
+            } else {
+                0.0
+            },
+            bench,
+        });
+    }
+    Ok(results)
+}
