@@ -184,12 +184,6 @@ impl Event {
 pub struct EncodedEvent(Bytes);
 
 impl EncodedEvent {
-    /// Wraps bytes that are already a complete event-stream block. The caller promises
-    /// they are well-formed; prefer [`Event::encode`].
-    pub fn from_encoded_bytes(bytes: Bytes) -> EncodedEvent {
-        EncodedEvent(bytes)
-    }
-
     /// The encoded bytes.
     pub fn as_bytes(&self) -> &Bytes {
         &self.0
