@@ -8,7 +8,9 @@
 //!
 //! - standalone: [`Server::serve`] or [`Server::serve_with_shutdown`];
 //! - embedded: [`Server::service`] is a hyper and tower service that answers below a
-//!   configurable path prefix, to mount beside an existing application's routes;
+//!   configurable path prefix, to mount beside an existing application's routes; or,
+//!   one level finer, [`SseService::event_stream`] opens a hub stream from the
+//!   application's own handler, behind its own authentication and at its own route;
 //! - in-process: [`Server::hub`] publishes from the same program.
 //!
 //! # Example
