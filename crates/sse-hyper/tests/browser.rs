@@ -7,10 +7,10 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use common::{client, within, TestServer, DEADLINE};
+use common::{client, wait_until, within, TestServer};
 use futures::StreamExt;
 use http_body_util::Full;
 use hyper::service::service_fn;
@@ -232,9 +232,140 @@ async fn browser_receives_named_events_reconnects_and_resumes_without_loss() {
     browser.kill().await.ok();
 }
 
+const ADMIN_TOKEN: &str = "let-me-in";
+
+/// The admin status's `rate_history`, one point per sampled second, oldest first.
+async fn rate_history(server: &TestServer) -> Vec<serde_json::Value> {
+    let status: serde_json::Value = within(
+        "status.json",
+        client()
+            .get(server.url("/admin/status.json"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send(),
+    )
+    .await
+    .expect("status request")
+    .json()
+    .await
+    .expect("status JSON");
+    status["rate_history"]
+        .as_array()
+        .expect("rate_history is an array")
+        .clone()
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Publishes a few bursts over HTTP, each in its own sampled second, and returns the
+/// history once it holds them all.
+async fn publish_bursts(server: &TestServer, sizes: &[usize]) -> Vec<serde_json::Value> {
+    for &size in sizes {
+        for n in 0..size {
+            server
+                .publish("/publish/pets/dogs?event=new-dog", &format!("dog {n}"))
+                .await;
+        }
+        // A sample taken after the burst counts all of it, and the next burst falls into
+        // a later second.
+        let published_by = unix_now();
+        wait_until("a rate sample after the burst", || async move {
+            rate_history(server)
+                .await
+                .last()
+                .and_then(|point| point["at"].as_f64())
+                .is_some_and(|at| at >= published_by)
+        })
+        .await;
+    }
+    rate_history(server).await
+}
+
+/// One chart as the browser left it: the `<svg>` start tag and the polyline's points.
+struct RenderedChart {
+    tag: String,
+    points: Vec<(f64, f64)>,
+}
+
+impl RenderedChart {
+    /// Reads the chart `<svg id="{id}">` out of a DOM dumped by Chromium.
+    fn find(dom: &str, id: &str) -> RenderedChart {
+        let at = dom
+            .find(&format!(r#"id="{id}""#))
+            .unwrap_or_else(|| panic!("no #{id} in the page:\n{dom}"));
+        let tag_start = dom[..at].rfind("<svg").expect("the chart is an <svg>");
+        let tag_end = at + dom[at..].find('>').expect("end of the start tag");
+        let svg_end = at + dom[at..].find("</svg>").expect("end of the chart");
+        let svg = &dom[tag_start..svg_end];
+        let points = svg
+            .split_once("<polyline")
+            .and_then(|(_, rest)| rest.split_once(r#"points=""#))
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map(|(points, _)| points)
+            .unwrap_or_else(|| panic!("#{id} has no polyline with points:\n{svg}"));
+        let points = points
+            .split_whitespace()
+            .map(|pair| {
+                let (x, y) = pair.split_once(',').expect("an x,y pair");
+                let coordinate = |text: &str| -> f64 {
+                    text.parse()
+                        .unwrap_or_else(|_| panic!("#{id}: {pair:?} is not two numbers"))
+                };
+                (coordinate(x), coordinate(y))
+            })
+            .collect();
+        RenderedChart {
+            tag: dom[tag_start..=tag_end].to_owned(),
+            points,
+        }
+    }
+
+    /// Checks that the chart draws at least `min_points` finite points, not all at one
+    /// height, and describes itself to assistive technology.
+    fn assert_drawn(&self, min_points: usize, summary_start: &str) {
+        let tag = &self.tag;
+        assert!(
+            self.points.len() >= min_points,
+            "{} points, want at least {min_points}: {tag}",
+            self.points.len()
+        );
+        assert!(
+            self.points
+                .iter()
+                .all(|(x, y)| x.is_finite() && y.is_finite()),
+            "finite coordinates: {:?}",
+            self.points
+        );
+        let (low, high) = self
+            .points
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(low, high), &(_, y)| {
+                (low.min(y), high.max(y))
+            });
+        assert!(
+            high - low > 10.0,
+            "the line rises and falls: {:?}",
+            self.points
+        );
+        assert!(
+            tag.contains(r#"role="img""#),
+            "an image to assistive technology: {tag}"
+        );
+        assert!(
+            tag.contains(&format!(r#"aria-label="{summary_start}"#)),
+            "a summary starting {summary_start:?}: {tag}"
+        );
+        assert!(!tag.contains("peak 0/s"), "a non-zero peak: {tag}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_page_renders_and_shows_a_live_connection() {
-    let server = TestServer::start(Server::builder().admin_token("let-me-in")).await;
+    let server = TestServer::start(Server::builder().admin_token(ADMIN_TOKEN)).await;
     let stream = client()
         .get(server.url("/subscribe/pets/dogs"))
         .header("user-agent", "admin-page-test")
@@ -242,15 +373,15 @@ async fn admin_page_renders_and_shows_a_live_connection() {
         .await
         .unwrap();
     assert_eq!(stream.status(), 200);
-    let hub = server.hub.clone();
     server.wait_for_subscribers(1).await;
-    hub.publish(
-        &Namespace::parse("/pets/dogs").unwrap(),
-        Event::new("Corgi"),
-    )
-    .unwrap();
+    let history = publish_bursts(&server, &[3, 12, 6]).await;
+    let busy_seconds = history
+        .iter()
+        .filter(|point| point["publish_per_second"].as_f64() > Some(0.0))
+        .count();
+    assert!(busy_seconds >= 3, "one busy second per burst: {history:?}");
 
-    let url = server.url("/admin/?token=let-me-in");
+    let url = server.url(&format!("/admin/?token={ADMIN_TOKEN}"));
     let profile = tempfile::tempdir().unwrap();
     let dom = within(
         "chromium --dump-dom",
@@ -271,6 +402,14 @@ async fn admin_page_renders_and_shows_a_live_connection() {
         "its user agent is listed:\n{dom}"
     );
     assert!(dom.contains(">live<"), "the page says it is live:\n{dom}");
+    assert!(!dom.contains("NaN"), "no NaN anywhere:\n{dom}");
+    // The page loaded after the bursts, so it has every point we saw and maybe more.
+    RenderedChart::find(&dom, "publish-chart")
+        .assert_drawn(history.len(), "Publish rate over the last 5 minutes, peak ");
+    RenderedChart::find(&dom, "delivery-chart").assert_drawn(
+        history.len(),
+        "Delivery rate over the last 5 minutes, peak ",
+    );
 
     let screenshot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("admin-page.png");
     let _ = std::fs::remove_file(&screenshot);
@@ -278,7 +417,7 @@ async fn admin_page_renders_and_shows_a_live_connection() {
     let status = within(
         "chromium --screenshot",
         chromium(&profile)
-            .args(["--virtual-time-budget=5000", "--window-size=1280,900"])
+            .args(["--virtual-time-budget=5000", "--window-size=1200,900"])
             .arg(format!("--screenshot={}", screenshot.display()))
             .arg(&url)
             .stdout(Stdio::null())
@@ -295,6 +434,5 @@ async fn admin_page_renders_and_shows_a_live_connection() {
         "a rendered page, not a blank one ({} bytes)",
         png.len()
     );
-    let _ = DEADLINE;
     drop(stream);
 }

@@ -82,6 +82,15 @@ mod tests {
     }
 
     #[test]
+    fn the_chart_spans_the_rate_history() {
+        let window = format!("const CHART_SECONDS = {};", crate::rates::HISTORY_SECONDS);
+        assert!(
+            PAGE.contains(&window),
+            "the page's time axis matches the samples kept"
+        );
+    }
+
+    #[test]
     fn a_configured_token_is_needed_in_the_query_or_the_header() {
         let state = State::new(
             Hub::new(),
