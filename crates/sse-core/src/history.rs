@@ -20,6 +20,15 @@
 //! restart, or never issued) the client may have missed events: replay says so with a
 //! [`Gap`] and yields everything retained that matches.
 //!
+//! # Order keys
+//!
+//! Every entry also carries an *order key*, a number that grows with publish order. For
+//! events published to this hub it is the position. For events ordered elsewhere (a
+//! cluster's broker, see [`Hub::deliver`](crate::Hub::deliver)) it is that sequencer's
+//! key, so that a replay fetched from the sequencer can be joined with what this hub
+//! retained: [`History::after_order`] gives the retained events ordered after a key, or
+//! says that the history no longer reaches back that far.
+//!
 //! # Server-assigned ids
 //!
 //! An event published without an id gets the decimal number `base + position`, where
@@ -42,6 +51,7 @@ struct Entry {
     id: Arc<str>,
     namespace: Namespace,
     bytes: Bytes,
+    order: u128,
 }
 
 /// The bounded replay history. All access happens under the hub's lock.
@@ -55,6 +65,8 @@ pub(crate) struct History {
     next_position: u64,
     positions: HashMap<Arc<str>, u64>,
     id_base: u64,
+    /// The order key of the newest event evicted (or not kept, with capacity 0).
+    evicted_through: Option<u128>,
 }
 
 /// The requested id was not retained, so events may have been missed.
@@ -82,6 +94,7 @@ impl History {
             next_position: 0,
             positions: HashMap::new(),
             id_base,
+            evicted_through: None,
         }
     }
 
@@ -90,12 +103,26 @@ impl History {
         self.id_base.wrapping_add(self.next_position).to_string()
     }
 
-    /// Records a published event (or, with capacity 0, only counts it).
+    /// Records a published event under its position as order key (or, with capacity 0,
+    /// only counts it).
     pub(crate) fn push(&mut self, id: Arc<str>, namespace: Namespace, bytes: Bytes) {
+        let order = u128::from(self.next_position);
+        self.push_ordered(id, namespace, bytes, order);
+    }
+
+    /// Records an event ordered elsewhere, under that order key.
+    pub(crate) fn push_ordered(
+        &mut self,
+        id: Arc<str>,
+        namespace: Namespace,
+        bytes: Bytes,
+        order: u128,
+    ) {
         let position = self.next_position;
         self.next_position += 1;
         if self.capacity == 0 {
             self.first_position = self.next_position;
+            self.evicted_through = Some(order);
             return;
         }
         if self.entries.len() == self.capacity {
@@ -106,6 +133,7 @@ impl History {
             id,
             namespace,
             bytes,
+            order,
         });
     }
 
@@ -117,6 +145,27 @@ impl History {
             self.positions.remove(&oldest.id);
         }
         self.first_position += 1;
+        self.evicted_through = Some(oldest.order);
+    }
+
+    /// The retained events ordered after `after` that one of `subscribed` matches, in
+    /// order; `None` when an event that may have been ordered after `after` was already
+    /// evicted, so the answer could be incomplete.
+    pub(crate) fn after_order(&self, after: u128, subscribed: &[Namespace]) -> Option<Vec<Bytes>> {
+        if self.evicted_through.is_some_and(|evicted| evicted > after) {
+            return None;
+        }
+        // Newest first, stopping at `after`: what follows a key is usually a short tail.
+        let mut events: Vec<Bytes> = self
+            .entries
+            .iter()
+            .rev()
+            .take_while(|entry| entry.order > after)
+            .filter(|entry| matches(subscribed, &entry.namespace))
+            .map(|entry| entry.bytes.clone())
+            .collect();
+        events.reverse();
+        Some(events)
     }
 
     /// The retained events after `last_event_id` whose namespace one of `subscribed`
@@ -135,11 +184,7 @@ impl History {
         let events = self
             .entries
             .range(start..)
-            .filter(|entry| {
-                subscribed
-                    .iter()
-                    .any(|s| contains_str(s.as_str(), entry.namespace.as_str()))
-            })
+            .filter(|entry| matches(subscribed, &entry.namespace))
             .map(|entry| entry.bytes.clone())
             .collect();
         Replay { gap, events }
@@ -149,6 +194,13 @@ impl History {
     fn len(&self) -> usize {
         self.entries.len()
     }
+}
+
+/// Whether an event published to `namespace` belongs to a subscription of `subscribed`.
+fn matches(subscribed: &[Namespace], namespace: &Namespace) -> bool {
+    subscribed
+        .iter()
+        .any(|s| contains_str(s.as_str(), namespace.as_str()))
 }
 
 /// The default id base: now, in nanoseconds since the UNIX epoch.
@@ -291,5 +343,59 @@ mod tests {
             gap.to_json(),
             r#"{"last_event_id":"a\"b\\c\u0001","first_retained_id":null}"#
         );
+    }
+
+    fn ordered(capacity: usize, orders: &[u128]) -> History {
+        let mut history = History::new(capacity, 0);
+        for &order in orders {
+            let namespace = if order % 2 == 0 {
+                ns("/even")
+            } else {
+                ns("/odd")
+            };
+            history.push_ordered(
+                order.to_string().into(),
+                namespace,
+                Bytes::from(format!("event {order}")),
+                order,
+            );
+        }
+        history
+    }
+
+    #[test]
+    fn after_order_gives_the_matching_tail_in_order() {
+        let history = ordered(10, &[10, 11, 20, 21, 30]);
+        assert_eq!(
+            history.after_order(11, &[Namespace::root()]),
+            Some(vec![
+                Bytes::from("event 20"),
+                Bytes::from("event 21"),
+                Bytes::from("event 30")
+            ])
+        );
+        assert_eq!(
+            history.after_order(11, &[ns("/odd")]),
+            Some(vec![Bytes::from("event 21")])
+        );
+        assert_eq!(history.after_order(30, &[Namespace::root()]), Some(vec![]));
+        assert_eq!(
+            history
+                .after_order(0, &[Namespace::root()])
+                .map(|e| e.len()),
+            Some(5),
+            "nothing was evicted, so the history reaches back to the start"
+        );
+    }
+
+    #[test]
+    fn after_order_refuses_when_the_history_no_longer_reaches_back() {
+        let history = ordered(2, &[10, 20, 30]);
+        assert_eq!(history.after_order(5, &[Namespace::root()]), None);
+        assert_eq!(
+            history.after_order(10, &[Namespace::root()]),
+            Some(vec![Bytes::from("event 20"), Bytes::from("event 30")])
+        );
+        assert_eq!(ordered(0, &[10]).after_order(5, &[Namespace::root()]), None);
     }
 }

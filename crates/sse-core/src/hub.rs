@@ -23,6 +23,17 @@
 //! in publish order. The publisher never waits for a subscriber: a push takes only the
 //! subscriber's own queue lock for one `Vec::push`, and a full queue cuts the subscriber
 //! off (see [`Subscription`]).
+//!
+//! # Events ordered elsewhere
+//!
+//! In a cluster a broker decides the order and the ids, and each node's hub only fans out:
+//! [`Hub::deliver`] takes an event that already has its id, with the broker's order key,
+//! and records it in the history under that key. A new subscriber that resumes after an id
+//! gets its replay from the broker (which retains everything), joined under the lock with
+//! the retained events ordered after the broker's answer
+//! ([`Hub::subscribe_with_replay`]), so that nothing that reached this node meanwhile is
+//! lost or repeated. [`Hub::announce_gap`] tells every subscriber when the broker lost
+//! events.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -230,10 +241,44 @@ impl Hub {
             .push(Arc::clone(&id), namespace.clone(), bytes.clone());
         let subscribers = self.shared.fan_out(&mut state, namespace, &bytes);
         drop(state);
-        self.shared.events_published.fetch_add(1, Ordering::Relaxed);
-        self.shared
-            .deliveries
-            .fetch_add(subscribers as u64, Ordering::Relaxed);
+        self.shared.count_published(subscribers);
+        Ok(Published { id, subscribers })
+    }
+
+    /// Delivers an event that was ordered and given its id elsewhere (by a cluster's
+    /// broker): every subscriber of the namespace or of an ancestor gets it once, and the
+    /// history keeps it under `order`, a key that grows with the broker's order. An event
+    /// without an id is sent without one.
+    ///
+    /// Never waits for a subscriber. Fails only when a field is invalid, in which case
+    /// nothing is delivered or recorded.
+    ///
+    /// ```
+    /// use sse_core::{Event, Hub, Namespace};
+    ///
+    /// let hub = Hub::new();
+    /// let mut pets = hub.subscribe(&[Namespace::parse("/pets").unwrap()]);
+    /// let dogs = Namespace::parse("/pets/dogs").unwrap();
+    /// hub.deliver(&dogs, Event::new("Corgi").with_id("1700000000000-0"), 1).unwrap();
+    /// let mut out = Vec::new();
+    /// pets.try_recv_many(&mut out);
+    /// assert_eq!(out[0], "id: 1700000000000-0\ndata: Corgi\n\n");
+    /// ```
+    pub fn deliver(
+        &self,
+        namespace: &Namespace,
+        event: Event,
+        order: u128,
+    ) -> Result<Published, EventError> {
+        let bytes = event.encode()?.into_bytes();
+        let id = Arc::<str>::from(event.id().unwrap_or_default());
+        let mut state = self.shared.state.lock();
+        state
+            .history
+            .push_ordered(Arc::clone(&id), namespace.clone(), bytes.clone(), order);
+        let subscribers = self.shared.fan_out(&mut state, namespace, &bytes);
+        drop(state);
+        self.shared.count_published(subscribers);
         Ok(Published { id, subscribers })
     }
 
@@ -252,11 +297,81 @@ impl Hub {
         self.subscribe_inner(namespaces, Some(last_event_id))
     }
 
+    /// Subscribes with a replay fetched elsewhere (from a cluster's broker, which answered
+    /// up to the event with order key `answered_through`): first `replay`, then the
+    /// retained events ordered after `answered_through` that match, then live events, all
+    /// joined under the lock so that none is lost or repeated. Without
+    /// `answered_through`, only `replay` and then live events.
+    ///
+    /// # Errors
+    ///
+    /// [`HistoryTooShort`] when this hub's history no longer reaches back to
+    /// `answered_through` (it evicted an event that may have come after it): fetch a newer
+    /// replay and try again.
+    pub fn subscribe_with_replay(
+        &self,
+        namespaces: &[Namespace],
+        replay: Vec<Bytes>,
+        answered_through: Option<u128>,
+    ) -> Result<Subscription, HistoryTooShort> {
+        self.register(namespaces, |history, subscribed| {
+            let mut events = replay;
+            if let Some(order) = answered_through {
+                events.extend(
+                    history
+                        .after_order(order, subscribed)
+                        .ok_or(HistoryTooShort)?,
+                );
+            }
+            Ok(events)
+        })
+    }
+
+    /// Sends every current subscriber an `sse-gap` event: events may have been lost
+    /// before this point (a cluster's broker came back without them).
+    pub fn announce_gap(&self, gap: &Gap) {
+        let bytes = encode_gap(gap);
+        let mut state = self.shared.state.lock();
+        let mut told = std::collections::HashSet::new();
+        let mut overflowed = Vec::new();
+        for queue in state.routes.values().flat_map(|route| &route.queues) {
+            if told.insert(queue.key) && queue.push(&bytes) == Pushed::Overflowed {
+                overflowed.push(Arc::clone(queue));
+            }
+        }
+        self.shared.cut_off(&mut state, overflowed);
+    }
+
     fn subscribe_inner(
         &self,
         namespaces: &[Namespace],
         last_event_id: Option<&str>,
     ) -> Subscription {
+        let subscribed = self.register(namespaces, |history, subscribed| {
+            Ok::<_, std::convert::Infallible>(match last_event_id {
+                Some(id) => {
+                    let replay = history.replay_after(id, subscribed);
+                    let mut events = Vec::with_capacity(replay.events.len() + 1);
+                    events.extend(replay.gap.as_ref().map(encode_gap));
+                    events.extend(replay.events);
+                    events
+                }
+                None => Vec::new(),
+            })
+        });
+        match subscribed {
+            Ok(subscription) => subscription,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Registers a subscription whose replay `replay` computes from the history, under the
+    /// same lock that publishing holds, so the replay and the live events meet exactly.
+    fn register<E>(
+        &self,
+        namespaces: &[Namespace],
+        replay: impl FnOnce(&History, &[Namespace]) -> Result<Vec<Bytes>, E>,
+    ) -> Result<Subscription, E> {
         let namespaces = Namespace::outermost(namespaces);
         let key = self
             .shared
@@ -268,16 +383,7 @@ impl Hub {
             self.shared.queue_capacity,
         ));
         let mut state = self.shared.state.lock();
-        let replay = match last_event_id {
-            Some(id) => {
-                let replay = state.history.replay_after(id, &queue.namespaces);
-                let mut events = Vec::with_capacity(replay.events.len() + 1);
-                events.extend(replay.gap.as_ref().map(encode_gap));
-                events.extend(replay.events);
-                events
-            }
-            None => Vec::new(),
-        };
+        let replay = replay(&state.history, &queue.namespaces)?;
         if state.closed {
             queue.close(CloseReason::HubClosed);
         } else {
@@ -291,7 +397,7 @@ impl Hub {
             self.shared.subscribers.fetch_add(1, Ordering::Relaxed);
         }
         drop(state);
-        Subscription::new(queue, Arc::clone(&self.shared), replay)
+        Ok(Subscription::new(queue, Arc::clone(&self.shared), replay))
     }
 
     /// A snapshot of the counters.
@@ -336,7 +442,26 @@ impl Hub {
     }
 }
 
+/// The hub's history no longer reaches back to the order key a replay was answered
+/// through; see [`Hub::subscribe_with_replay`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryTooShort;
+
+impl std::fmt::Display for HistoryTooShort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the history no longer reaches back to where the replay was answered")
+    }
+}
+
+impl std::error::Error for HistoryTooShort {}
+
 impl HubShared {
+    fn count_published(&self, subscribers: usize) {
+        self.events_published.fetch_add(1, Ordering::Relaxed);
+        self.deliveries
+            .fetch_add(subscribers as u64, Ordering::Relaxed);
+    }
+
     /// Pushes `bytes` to every subscriber of `namespace` and its ancestors; returns how
     /// many got it. Cuts off and unregisters the ones whose queue overflowed.
     fn fan_out(&self, state: &mut HubState, namespace: &Namespace, bytes: &Bytes) -> usize {
@@ -354,13 +479,18 @@ impl HubShared {
                 }
             }
         }
+        self.cut_off(state, overflowed);
+        delivered
+    }
+
+    /// Unregisters the subscribers whose queue overflowed, counting them as lagged.
+    fn cut_off(&self, state: &mut HubState, overflowed: Vec<Arc<SubscriberQueue>>) {
         for queue in overflowed {
             self.lagged_cutoffs.fetch_add(1, Ordering::Relaxed);
             if unregister(state, &queue) {
                 self.subscribers.fetch_sub(1, Ordering::Relaxed);
             }
         }
-        delivered
     }
 
     /// Unregisters a subscription (on drop).

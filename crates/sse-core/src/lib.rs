@@ -59,7 +59,8 @@ pub use decode::{DecodeError, Decoder, EventRef, MessageEvent, DEFAULT_MAX_EVENT
 pub use event::{encode_comment, encode_preamble, EncodedEvent, Event, EventError};
 pub use history::Gap;
 pub use hub::{
-    Hub, HubBuilder, HubStats, Published, DEFAULT_HISTORY_CAPACITY, DEFAULT_QUEUE_CAPACITY,
+    HistoryTooShort, Hub, HubBuilder, HubStats, Published, DEFAULT_HISTORY_CAPACITY,
+    DEFAULT_QUEUE_CAPACITY,
 };
 pub use namespace::{
     Namespace, NamespaceError, NamespaceRule, SelfAndAncestors, MAX_LEN, MAX_SEGMENTS,

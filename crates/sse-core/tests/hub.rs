@@ -490,3 +490,79 @@ fn replay_concurrent_with_publishing_loses_and_repeats_nothing() {
         );
     }
 }
+
+/// An event as a cluster's broker hands it to a node: already ordered and with its id.
+fn broker_event(order: u128, data: &str) -> Event {
+    Event::new(data).with_id(format!("{order}-0"))
+}
+
+#[test]
+fn delivered_events_fan_out_through_the_hierarchy_with_the_brokers_id() {
+    let hub = Hub::new();
+    let mut pets = hub.subscribe(&[ns("/pets")]);
+    let mut sitters = hub.subscribe(&[ns("/petsitters")]);
+    let published = hub
+        .deliver(&ns("/pets/dogs"), broker_event(7, "Corgi"), 7)
+        .unwrap();
+    assert_eq!((&*published.id, published.subscribers), ("7-0", 1));
+    let events = drain(&mut pets);
+    assert_eq!(data(&events), ["Corgi"]);
+    assert_eq!(events[0].last_event_id, "7-0");
+    assert!(drain(&mut sitters).is_empty());
+}
+
+#[test]
+fn a_replay_from_the_broker_is_joined_with_what_arrived_after_it_without_loss_or_repeat() {
+    let hub = Hub::new();
+    // The node received 10 and 20 live; the broker answered a replay through 10.
+    hub.deliver(&ns("/a"), broker_event(10, "ten"), 10).unwrap();
+    hub.deliver(&ns("/b"), broker_event(15, "other namespace"), 15)
+        .unwrap();
+    hub.deliver(&ns("/a"), broker_event(20, "twenty"), 20)
+        .unwrap();
+    let from_broker = vec![
+        Bytes::from("id: 5-0\ndata: five\n\n"),
+        Bytes::from("id: 10-0\ndata: ten\n\n"),
+    ];
+    let mut subscription = hub
+        .subscribe_with_replay(&[ns("/a")], from_broker, Some(10))
+        .unwrap();
+    hub.deliver(&ns("/a"), broker_event(30, "thirty"), 30)
+        .unwrap();
+    assert_eq!(
+        data(&drain(&mut subscription)),
+        ["five", "ten", "twenty", "thirty"]
+    );
+}
+
+#[test]
+fn a_replay_answered_further_back_than_the_history_reaches_is_refused() {
+    let hub = Hub::builder().history_capacity(2).build();
+    for order in [10, 20, 30] {
+        hub.deliver(&ns("/a"), broker_event(order, "x"), order)
+            .unwrap();
+    }
+    let refused = hub.subscribe_with_replay(&[ns("/a")], Vec::new(), Some(5));
+    assert_eq!(refused.err(), Some(sse_core::HistoryTooShort));
+    assert_eq!(hub.stats().subscribers, 0, "nothing was registered");
+    assert!(hub
+        .subscribe_with_replay(&[ns("/a")], Vec::new(), Some(20))
+        .is_ok());
+}
+
+#[test]
+fn announcing_a_gap_tells_every_subscriber_once() {
+    let hub = Hub::new();
+    let mut both = hub.subscribe(&[ns("/a"), ns("/b")]);
+    let mut root = hub.subscribe(&[ns("/")]);
+    hub.announce_gap(&sse_core::Gap {
+        last_event_id: "10-0".into(),
+        first_retained_id: None,
+    });
+    for subscription in [&mut both, &mut root] {
+        let events = drain(subscription);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event_type, sse_core::Gap::EVENT_TYPE);
+        assert!(events[0].data.contains("\"last_event_id\":\"10-0\""));
+    }
+}
