@@ -41,7 +41,12 @@ fn print_help() {
 }
 
 /// Debian packages the tests use, with a file each package installs.
-const TEST_PACKAGES: &[(&str, &str)] = &[("chromium", "/usr/bin/chromium")];
+/// Chromium for the browser tests; `redis-server` for cluster mode (each test starts
+/// its own on a free port, never the system service).
+const TEST_PACKAGES: &[(&str, &str)] = &[
+    ("chromium", "/usr/bin/chromium"),
+    ("redis-server", "/usr/bin/redis-server"),
+];
 
 fn test(args: &[String]) -> Result<(), String> {
     install_missing_packages()?;

@@ -1,0 +1,59 @@
+-- Publishes a batch of events, in order, atomically: each event gets the next entry of
+-- the history stream (whose id is its order and, unless the publisher chose one, its SSE
+-- id), and is sent to the channel of its namespace and of every ancestor, deepest first.
+--
+-- KEYS[1] history stream, KEYS[2] publisher id -> stream id hash, KEYS[3] event counter
+-- ARGV[1] history capacity (events), ARGV[2] channel prefix, ARGV[3] event count, then
+-- five arguments per event: namespace, publisher id ('' for none), event type, retry
+-- ('' for none), data.
+--
+-- Returns, per event, its stream id and the number of channel subscriptions (nodes,
+-- counted once per channel they listen on) that received it.
+--
+-- A message is one string:
+--   <stream id> \n <counter> \n <namespace> \n <publisher id> \n <type> \n <retry> \n <data>
+-- and the stream entry keeps all of it after the id (field 'm') under that id, plus the
+-- publisher id alone (field 'sid') for trimming. Only data may contain line breaks, so
+-- it comes last.
+local capacity = tonumber(ARGV[1])
+local prefix = ARGV[2]
+local count = tonumber(ARGV[3])
+local result = {}
+for i = 0, count - 1 do
+  local at = 4 + i * 5
+  local namespace, sid, kind, retry, data = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
+  local n = redis.call('INCR', KEYS[3])
+  local body = n .. '\n' .. namespace .. '\n' .. sid .. '\n' .. kind .. '\n' .. retry .. '\n' .. data
+  local id = redis.call('XADD', KEYS[1], '*', 'm', body, 'sid', sid)
+  local message = id .. '\n' .. body
+  if sid ~= '' then
+    redis.call('HSET', KEYS[2], sid, id)
+  end
+  local receivers = 0
+  local channel = namespace
+  while true do
+    receivers = receivers + redis.call('PUBLISH', prefix .. channel, message)
+    if channel == '/' then
+      break
+    end
+    channel = string.match(channel, '^(.*)/[^/]*$')
+    if channel == '' then
+      channel = '/'
+    end
+  end
+  result[#result + 1] = id
+  result[#result + 1] = receivers
+end
+-- Keep the last `capacity` events, forgetting the publisher ids of those dropped unless a
+-- later event took the id over.
+local excess = redis.call('XLEN', KEYS[1]) - capacity
+if excess > 0 then
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)) do
+    local sid = entry[2][4]
+    if sid ~= '' and redis.call('HGET', KEYS[2], sid) == entry[1] then
+      redis.call('HDEL', KEYS[2], sid)
+    end
+  end
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', capacity)
+end
+return result
