@@ -87,7 +87,11 @@ async fn my_events(State(app): State<AppState>, request: Request) -> Response {
         _ => return (StatusCode::BAD_REQUEST, "no namespace for this user\n").into_response(),
     };
     let last_event_id = sse_hyper::last_event_id(&request);
-    match app.hub.event_stream(&namespaces, last_event_id.as_deref()) {
+    match app
+        .hub
+        .event_stream(&namespaces, last_event_id.as_deref())
+        .await
+    {
         Ok(stream) => stream.map(Body::new),
         Err(refused) => refused.into_response().map(Body::new),
     }

@@ -89,6 +89,17 @@ pub struct ServeArgs {
     #[arg(long, env = "SSE_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
 
+    /// Join a cluster: every node given the same Redis (redis://HOST:PORT[/DB]) and
+    /// --cluster name acts as one hub, with shared replay history.
+    #[cfg(feature = "redis")]
+    #[arg(long, env = "SSE_REDIS_URL")]
+    redis: Option<String>,
+
+    /// The cluster's name, which prefixes every Redis key and channel (with --redis).
+    #[cfg(feature = "redis")]
+    #[arg(long = "cluster", env = "SSE_CLUSTER", default_value = sse_redis::DEFAULT_CLUSTER_NAME)]
+    cluster_name: String,
+
     /// How long shutdown waits for connections to close.
     #[arg(long, env = "SSE_SHUTDOWN_TIMEOUT", default_value_t = sse_hyper::DEFAULT_SHUTDOWN_TIMEOUT.into())]
     shutdown_timeout: Duration,
@@ -116,12 +127,11 @@ impl ServeArgs {
         }
     }
 
-    fn server(&self) -> Result<Server, String> {
+    /// The server, listening at `addr` (whose port names the node in a cluster).
+    async fn server(&self, addr: SocketAddr) -> Result<Server, String> {
         let mut builder = Server::builder()
             .keepalive(*self.keepalive)
             .retry(self.retry.map(|retry| *retry))
-            .history_capacity(self.history)
-            .queue_capacity(self.queue)
             .max_connections(self.max_connections)
             .header_read_timeout(*self.header_timeout)
             .max_body_bytes(self.max_body)
@@ -129,8 +139,20 @@ impl ServeArgs {
             .admin(!self.no_admin)
             .metrics(!self.no_metrics)
             .drain_delay(*self.drain_delay)
-            .shutdown_timeout(*self.shutdown_timeout)
-            .node_name(self.node_name.clone().unwrap_or_else(host_name));
+            .shutdown_timeout(*self.shutdown_timeout);
+        builder = match self.cluster(addr).await? {
+            #[cfg(feature = "redis")]
+            Some(cluster) => {
+                let node = cluster.config().node_name().to_owned();
+                builder.cluster(cluster).node_name(node)
+            }
+            #[cfg(not(feature = "redis"))]
+            Some(never) => match never {},
+            None => builder
+                .history_capacity(self.history)
+                .queue_capacity(self.queue)
+                .node_name(self.node_name.clone().unwrap_or_else(host_name)),
+        };
         if let Some(token) = &self.publish_token {
             builder = builder.publish_token(token.clone());
         }
@@ -142,6 +164,36 @@ impl ServeArgs {
             builder = builder.tls(tls);
         }
         Ok(builder.build())
+    }
+
+    /// With `--redis`, joins the cluster; nodes on one host are told apart by port.
+    #[cfg(feature = "redis")]
+    async fn cluster(&self, addr: SocketAddr) -> Result<Option<sse_redis::Cluster>, String> {
+        let Some(url) = &self.redis else {
+            return Ok(None);
+        };
+        let hub = sse_core::Hub::builder()
+            .history_capacity(self.history)
+            .queue_capacity(self.queue)
+            .build();
+        let node = self
+            .node_name
+            .clone()
+            .unwrap_or_else(|| format!("{}:{}", host_name(), addr.port()));
+        let config = sse_redis::ClusterConfig::new(url)
+            .name(&self.cluster_name)
+            .node(node)
+            .history_capacity(self.history);
+        let cluster = sse_redis::Cluster::connect(hub, config)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(cluster = %self.cluster_name, node = cluster.config().node_name(), "joining the cluster through Redis");
+        Ok(Some(cluster))
+    }
+
+    #[cfg(not(feature = "redis"))]
+    async fn cluster(&self, _addr: SocketAddr) -> Result<Option<std::convert::Infallible>, String> {
+        Ok(None)
     }
 
     /// Refuses anonymous publishing on an address other machines can reach.
@@ -188,7 +240,6 @@ fn host_name() -> String {
 pub fn run(args: ServeArgs) -> Result<(), String> {
     init_logging();
     args.check_publish_security()?;
-    let server = args.server()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -199,6 +250,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         let addr = listener
             .local_addr()
             .map_err(|e| format!("cannot read the listening address: {e}"))?;
+        let server = args.server(addr).await?;
         let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
         println!("ssectl: listening on {scheme}://{addr} (subscribe: GET /subscribe/{{namespace}}, publish: POST /publish/{{namespace}})");
         server

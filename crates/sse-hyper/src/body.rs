@@ -42,6 +42,8 @@ struct EventStream {
     guard: StreamGuard,
     streams: Arc<Streams>,
     ended: bool,
+    /// Whatever must live as long as the stream (a cluster's channel lease).
+    _held: Option<Box<dyn std::any::Any + Send>>,
 }
 
 impl SseBody {
@@ -92,6 +94,7 @@ impl SseBody {
         keepalive: Bytes,
         guard: StreamGuard,
         streams: Arc<Streams>,
+        held: Option<Box<dyn std::any::Any + Send>>,
     ) -> SseBody {
         SseBody {
             kind: Kind::Stream(Box::new(EventStream {
@@ -102,6 +105,7 @@ impl SseBody {
                 guard,
                 streams,
                 ended: false,
+                _held: held,
             })),
         }
     }
@@ -273,6 +277,7 @@ mod tests {
             Bytes::from_static(KEEPALIVE),
             guard,
             Arc::clone(&streams),
+            None,
         );
         let wakes = Arc::new(CountingWaker::default());
         let waker = Waker::from(Arc::clone(&wakes));

@@ -55,6 +55,8 @@ pub(crate) struct Config {
     pub(crate) drain_delay: Duration,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::tls::TlsConfig>,
+    #[cfg(feature = "redis")]
+    pub(crate) cluster: Option<sse_redis::Cluster>,
 }
 
 impl Default for Config {
@@ -76,6 +78,8 @@ impl Default for Config {
             drain_delay: Duration::ZERO,
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "redis")]
+            cluster: None,
         }
     }
 }
@@ -240,6 +244,28 @@ impl ServerBuilder {
         self
     }
 
+    /// Makes this server a node of a cluster (feature `redis`): publishing goes through
+    /// the cluster's Redis, streams receive from every node, and resuming uses the
+    /// shared history. The hub served is the cluster's own (so neither
+    /// [`hub`](ServerBuilder::hub) nor the capacities may be set as well; size the
+    /// cluster's hub when you build it).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use sse_redis::{Cluster, ClusterConfig};
+    ///
+    /// let config = ClusterConfig::new("redis://127.0.0.1:6379").node("edge-1");
+    /// let cluster = Cluster::connect(sse_core::Hub::new(), config).await?;
+    /// let server = sse_hyper::Server::builder().cluster(cluster).build();
+    /// server.serve("127.0.0.1:8001").await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn cluster(mut self, cluster: sse_redis::Cluster) -> Self {
+        self.config.cluster = Some(cluster);
+        self
+    }
+
     /// The hub to serve and the configuration, as `build` needs them.
     ///
     /// # Panics
@@ -247,7 +273,20 @@ impl ServerBuilder {
     /// If a hub was passed in together with a queue or history capacity: those configure
     /// a hub this builder creates, and would silently do nothing.
     pub(crate) fn into_parts(self) -> (Hub, Config) {
-        let hub = match self.hub {
+        #[cfg(feature = "redis")]
+        let passed_in = match &self.config.cluster {
+            Some(cluster) => {
+                assert!(
+                    self.hub.is_none(),
+                    "ServerBuilder: a cluster brings its own hub; do not pass one with hub()"
+                );
+                Some(cluster.hub().clone())
+            }
+            None => self.hub,
+        };
+        #[cfg(not(feature = "redis"))]
+        let passed_in = self.hub;
+        let hub = match passed_in {
             Some(hub) => {
                 assert!(
                     self.queue_capacity.is_none() && self.history_capacity.is_none(),

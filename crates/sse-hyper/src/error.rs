@@ -55,6 +55,9 @@ pub enum ErrorCode {
     /// 503: the server holds its limit of event streams (the answer carries
     /// `Retry-After`).
     TooManyConnections,
+    /// 503: in cluster mode, Redis cannot be reached or did not answer in time; nothing
+    /// was published (the answer carries `Retry-After`).
+    BrokerUnavailable,
 }
 
 impl ErrorCode {
@@ -76,6 +79,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedMediaType,
         ErrorCode::Draining,
         ErrorCode::TooManyConnections,
+        ErrorCode::BrokerUnavailable,
     ];
 
     /// The code as the `error` member of the JSON body spells it.
@@ -97,6 +101,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Draining => "draining",
             ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::BrokerUnavailable => "broker_unavailable",
         }
     }
 
@@ -117,7 +122,9 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::Draining | ErrorCode::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Draining | ErrorCode::TooManyConnections | ErrorCode::BrokerUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }
@@ -234,7 +241,7 @@ impl ApiError {
     /// Seconds a client should wait before retrying, sent as `Retry-After`.
     pub fn retry_after_secs(&self) -> Option<u32> {
         match self.code {
-            ErrorCode::Draining => Some(1),
+            ErrorCode::Draining | ErrorCode::BrokerUnavailable => Some(1),
             ErrorCode::TooManyConnections => Some(5),
             _ => None,
         }
@@ -259,6 +266,16 @@ impl fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+#[cfg(feature = "redis")]
+impl From<sse_redis::BrokerUnavailable> for ApiError {
+    fn from(error: sse_redis::BrokerUnavailable) -> ApiError {
+        ApiError::new(
+            ErrorCode::BrokerUnavailable,
+            format!("{error}; nothing was published, retry shortly"),
+        )
+    }
+}
 
 impl From<NamespaceError> for ApiError {
     fn from(error: NamespaceError) -> ApiError {

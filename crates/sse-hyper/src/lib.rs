@@ -68,7 +68,9 @@ pub use routes::subscribe::{last_event_id, MAX_NAMESPACES_PER_STREAM};
 pub use server::Server;
 pub use service::SseService;
 pub use sse_core;
-pub use status::{NamespaceStatus, Status};
+#[cfg(feature = "redis")]
+pub use sse_redis;
+pub use status::{ClusterNode, ClusterStatus, NamespaceStatus, Status};
 pub use streams::ConnectionStatus;
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;

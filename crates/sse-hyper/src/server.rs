@@ -136,6 +136,11 @@ impl Server {
                 "connections still open after the shutdown timeout; closing anyway"
             ),
         }
+        // Leave the cluster's membership now rather than after missed heartbeats.
+        #[cfg(feature = "redis")]
+        if let Some(cluster) = state.cluster() {
+            cluster.leave().await;
+        }
         Ok(())
     }
 

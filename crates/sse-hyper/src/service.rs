@@ -84,9 +84,10 @@ impl SseService {
         self.state.start_draining();
     }
 
-    /// The status report that `/admin/status.json` serves: streams, counters, rates.
-    pub fn status(&self) -> Status {
-        status(&self.state)
+    /// The status report that `/admin/status.json` serves: streams, counters, rates,
+    /// and in cluster mode the cluster's nodes (read from Redis, hence async).
+    pub async fn status(&self) -> Status {
+        status(&self.state).await
     }
 
     /// Opens an event stream of `namespaces` for a route of the application's own, as
@@ -101,7 +102,8 @@ impl SseService {
     ///
     /// [`ErrorCode::InvalidNamespace`](crate::ErrorCode::InvalidNamespace) for no
     /// namespace, `TooManyNamespaces` past [`MAX_NAMESPACES_PER_STREAM`](crate::MAX_NAMESPACES_PER_STREAM),
-    /// `TooManyConnections` at the limit, `Draining` during shutdown;
+    /// `TooManyConnections` at the limit, `Draining` during shutdown, `BrokerUnavailable`
+    /// in cluster mode when Redis cannot be reached;
     /// [`ApiError::into_response`] answers each.
     ///
     /// ```
@@ -112,14 +114,14 @@ impl SseService {
     /// # async fn main() {
     /// let service = Server::builder().build().service();
     /// let user = Namespace::parse("/users/42").unwrap();
-    /// let response = service.event_stream(&[user], None).unwrap();
+    /// let response = service.event_stream(&[user], None).await.unwrap();
     /// assert_eq!(response.headers()["content-type"], "text/event-stream");
     ///
-    /// let refused = service.event_stream(&[], None).unwrap_err();
+    /// let refused = service.event_stream(&[], None).await.unwrap_err();
     /// assert_eq!(refused.code(), ErrorCode::InvalidNamespace);
     /// # }
     /// ```
-    pub fn event_stream(
+    pub async fn event_stream(
         &self,
         namespaces: &[Namespace],
         last_event_id: Option<&str>,
@@ -130,7 +132,7 @@ impl SseService {
             client_ip: self.remote_addr.map(|a| a.to_string()).unwrap_or_default(),
             user_agent: String::new(),
         };
-        routes::subscribe::open(&self.state, namespaces, last_event_id, info)
+        routes::subscribe::open(&self.state, namespaces, last_event_id, info).await
     }
 
     /// Whether a request for `path` opens an event stream: the direct HTTP/1.1 path takes

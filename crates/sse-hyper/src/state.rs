@@ -72,6 +72,21 @@ impl State {
         &self.config
     }
 
+    /// The cluster this server is a node of, if any.
+    #[cfg(feature = "redis")]
+    pub(crate) fn cluster(&self) -> Option<&sse_redis::Cluster> {
+        self.config.cluster.as_ref()
+    }
+
+    /// Whether the node is cut off from its cluster's Redis (always `false` alone).
+    pub(crate) fn is_degraded(&self) -> bool {
+        #[cfg(feature = "redis")]
+        if let Some(cluster) = self.cluster() {
+            return !cluster.is_connected();
+        }
+        false
+    }
+
     pub(crate) fn streams(&self) -> &Arc<Streams> {
         &self.streams
     }
@@ -143,9 +158,18 @@ impl State {
 
     fn sample_rates(&self) {
         let stats = self.hub.stats();
-        self.rates
-            .lock()
-            .record(Instant::now(), SystemTime::now(), &stats);
+        let mut rates = self.rates.lock();
+        rates.record(Instant::now(), SystemTime::now(), &stats);
+        #[cfg(feature = "redis")]
+        if let Some(cluster) = self.cluster() {
+            let current = rates.current();
+            cluster.report(sse_redis::NodeReport {
+                connections: self.streams.open_count() as u64,
+                subscribers: stats.subscribers,
+                publish_per_second: current.publish_per_second,
+                deliveries_per_second: current.deliveries_per_second,
+            });
+        }
     }
 }
 

@@ -20,11 +20,14 @@ use crate::streams::{unix_seconds, ConnectionStatus};
 /// A report on one server: its streams, counters and rates.
 ///
 /// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// let server = sse_hyper::Server::builder().node_name("edge-1").build();
-/// let status = server.service().status();
+/// let status = server.service().status().await;
 /// assert_eq!(status.node, "edge-1");
 /// assert_eq!(status.status, "OK");
 /// assert!(status.connections.is_empty());
+/// # }
 /// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -59,6 +62,44 @@ pub struct Status {
     pub keepalives_sent: u64,
     /// Bytes written to event streams since start.
     pub bytes_sent: u64,
+    /// In cluster mode, the cluster and its nodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStatus>,
+}
+
+/// A cluster as one of its nodes sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterStatus {
+    /// The cluster's name.
+    pub name: String,
+    /// This node's name.
+    pub node: String,
+    /// Whether this node is connected to the cluster's Redis.
+    pub connected: bool,
+    /// The nodes whose heartbeat is current (empty when Redis cannot be reached).
+    pub nodes: Vec<ClusterNode>,
+    /// Why the nodes could not be listed, when they could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One node of a cluster, from its last heartbeat.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterNode {
+    /// Its name.
+    pub node: String,
+    /// Its open event streams.
+    pub connections: u64,
+    /// Its subscriptions.
+    pub subscribers: u64,
+    /// Events it delivered per second, recently.
+    pub publish_per_second: f64,
+    /// Deliveries to its subscribers per second, recently.
+    pub deliveries_per_second: f64,
+    /// When it started, in seconds since the UNIX epoch.
+    pub started_at: u64,
+    /// When it last announced itself, in seconds since the UNIX epoch.
+    pub last_seen: f64,
 }
 
 /// Subscribers of one exact namespace.
@@ -71,7 +112,7 @@ pub struct NamespaceStatus {
 }
 
 /// The status of the server behind `state`, now.
-pub(crate) fn status(state: &State) -> Status {
+pub(crate) async fn status(state: &State) -> Status {
     let stats = state.hub().stats();
     let streams = state.streams();
     Status {
@@ -102,5 +143,38 @@ pub(crate) fn status(state: &State) -> Status {
         rate_history: state.rate_series(),
         keepalives_sent: streams.keepalives_sent.load(Relaxed),
         bytes_sent: streams.bytes_sent.load(Relaxed),
+        cluster: cluster_status(state).await,
     }
+}
+
+#[cfg(not(feature = "redis"))]
+async fn cluster_status(_state: &State) -> Option<ClusterStatus> {
+    None
+}
+
+#[cfg(feature = "redis")]
+async fn cluster_status(state: &State) -> Option<ClusterStatus> {
+    let cluster = state.cluster()?;
+    let (nodes, error) = match cluster.nodes().await {
+        Ok(nodes) => (nodes, None),
+        Err(error) => (Vec::new(), Some(error.to_string())),
+    };
+    Some(ClusterStatus {
+        name: cluster.config().cluster_name().to_owned(),
+        node: cluster.config().node_name().to_owned(),
+        connected: cluster.is_connected(),
+        nodes: nodes
+            .into_iter()
+            .map(|n| ClusterNode {
+                node: n.node,
+                connections: n.report.connections,
+                subscribers: n.report.subscribers,
+                publish_per_second: n.report.publish_per_second,
+                deliveries_per_second: n.report.deliveries_per_second,
+                started_at: n.started_at,
+                last_seen: n.last_seen,
+            })
+            .collect(),
+        error,
+    })
 }

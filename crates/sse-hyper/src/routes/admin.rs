@@ -34,22 +34,18 @@ pub(crate) fn page<B>(state: &State, request: &Request<B>) -> Result<Response<Ss
     Ok(response)
 }
 
-/// `GET /admin/status.json`.
-pub(crate) fn status<B>(
-    state: &State,
-    request: &Request<B>,
-) -> Result<Response<SseBody>, ApiError> {
-    authorize(state, request)?;
-    let mut response = response::json(StatusCode::OK, &current_status(state));
+/// `GET /admin/status.json`, once [`authorize`]d.
+pub(crate) async fn status(state: &State) -> Response<SseBody> {
+    let mut response = response::json(StatusCode::OK, &current_status(state).await);
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    response
 }
 
 /// Lets the request through when no admin token is configured, or when it carries the
 /// token as a bearer token or as `?token=` (what a browser opening the page can send).
-fn authorize<B>(state: &State, request: &Request<B>) -> Result<(), ApiError> {
+pub(crate) fn authorize<B>(state: &State, request: &Request<B>) -> Result<(), ApiError> {
     let Some(token) = &state.config().admin_token else {
         return Ok(());
     };

@@ -19,11 +19,42 @@ use crate::state::State;
 
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Value {
     Counter(u64),
     Gauge(i64),
     GaugeF64(f64),
+    #[cfg(feature = "redis")]
+    Histogram(Histogram),
+}
+
+#[cfg(feature = "redis")]
+/// A histogram read at scrape time: per-bucket counts (upper bound in seconds), their
+/// sum and count.
+#[derive(Debug, Clone)]
+struct Histogram {
+    buckets: Vec<(f64, u64)>,
+    sum: f64,
+}
+
+#[cfg(feature = "redis")]
+impl EncodeMetric for Histogram {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::MetricEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        let count = self.buckets.iter().map(|(_, count)| count).sum();
+        encoder.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            self.sum,
+            count,
+            &self.buckets,
+            None,
+        )
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        prometheus_client::metrics::MetricType::Histogram
+    }
 }
 
 /// One scrape's worth of values.
@@ -35,10 +66,12 @@ struct Snapshot {
 impl Collector for Snapshot {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         for (name, help, value) in &self.metrics {
-            match *value {
-                Value::Counter(v) => encode_one(&mut encoder, name, help, &ConstCounter::new(v))?,
-                Value::Gauge(v) => encode_one(&mut encoder, name, help, &ConstGauge::new(v))?,
-                Value::GaugeF64(v) => encode_one(&mut encoder, name, help, &ConstGauge::new(v))?,
+            match value {
+                Value::Counter(v) => encode_one(&mut encoder, name, help, &ConstCounter::new(*v))?,
+                Value::Gauge(v) => encode_one(&mut encoder, name, help, &ConstGauge::new(*v))?,
+                Value::GaugeF64(v) => encode_one(&mut encoder, name, help, &ConstGauge::new(*v))?,
+                #[cfg(feature = "redis")]
+                Value::Histogram(h) => encode_one(&mut encoder, name, help, h)?,
             }
         }
         Ok(())
@@ -60,7 +93,8 @@ fn snapshot(state: &State) -> Snapshot {
     let requests = state.request_counts();
     let gauge = |v: usize| Value::Gauge(i64::try_from(v).unwrap_or(i64::MAX));
     let gauge_u64 = |v: u64| Value::Gauge(i64::try_from(v).unwrap_or(i64::MAX));
-    Snapshot {
+    #[allow(unused_mut)]
+    let mut snapshot = Snapshot {
         metrics: vec![
             (
                 "sse_streams_open",
@@ -128,7 +162,62 @@ fn snapshot(state: &State) -> Snapshot {
                 Value::Gauge(i64::from(state.is_draining())),
             ),
         ],
+    };
+    #[cfg(feature = "redis")]
+    if let Some(cluster) = state.cluster() {
+        snapshot.metrics.extend(broker_metrics(&cluster.stats()));
     }
+    snapshot
+}
+
+/// `sse_broker_*`: the node's traffic with its cluster's Redis.
+#[cfg(feature = "redis")]
+fn broker_metrics(stats: &sse_redis::BrokerStats) -> Vec<(&'static str, &'static str, Value)> {
+    let latency = &stats.publish_latency;
+    let bounds = sse_redis::LATENCY_BUCKETS_MS
+        .iter()
+        .map(|ms| ms / 1000.0)
+        .chain([f64::INFINITY]);
+    vec![
+        (
+            "sse_broker_connected",
+            "1 while the node is connected to the cluster's Redis.",
+            Value::Gauge(i64::from(stats.connected)),
+        ),
+        (
+            "sse_broker_published",
+            "Events this node published through Redis.",
+            Value::Counter(stats.published),
+        ),
+        (
+            "sse_broker_received",
+            "Events this node received from Redis.",
+            Value::Counter(stats.received),
+        ),
+        (
+            "sse_broker_reconnects",
+            "Reconnections to Redis after losing it.",
+            Value::Counter(stats.reconnects),
+        ),
+        (
+            "sse_broker_errors",
+            "Redis commands that failed or timed out.",
+            Value::Counter(stats.errors),
+        ),
+        (
+            "sse_broker_gaps",
+            "Times events were found missing from the shared history after an outage.",
+            Value::Counter(stats.gaps),
+        ),
+        (
+            "sse_broker_publish_seconds",
+            "Round trips of publish requests to Redis.",
+            Value::Histogram(Histogram {
+                buckets: bounds.zip(latency.counts.iter().copied()).collect(),
+                sum: latency.sum_seconds,
+            }),
+        ),
+    ]
 }
 
 /// `GET /metrics`.

@@ -87,7 +87,8 @@ pub(crate) async fn dispatch(
     }
     match (route, request.method()) {
         (Route::Subscribe(namespace), &Method::GET) => {
-            subscribe::handle(state, &request, namespace, remote_addr)
+            let asked = subscribe::StreamRequest::read(&request, namespace, remote_addr)?;
+            asked.open(state).await
         }
         (Route::Publish(namespace), &Method::POST) => {
             let namespace = namespace.to_owned();
@@ -98,7 +99,10 @@ pub(crate) async fn dispatch(
         (Route::Metrics, &Method::GET) => Ok(metrics::handle(state)),
         (Route::AdminRedirect, &Method::GET) => Ok(admin::redirect()),
         (Route::AdminPage, &Method::GET) => admin::page(state, &request),
-        (Route::AdminStatus, &Method::GET) => admin::status(state, &request),
+        (Route::AdminStatus, &Method::GET) => {
+            admin::authorize(state, &request)?;
+            Ok(admin::status(state).await)
+        }
         (route, _) => Err(ApiError::method_not_allowed(route.allowed_methods())),
     }
 }

@@ -6,7 +6,7 @@
 
 use http::{header, HeaderMap, Request, Response, StatusCode};
 use serde::Serialize;
-use sse_core::Namespace;
+use sse_core::{Event, Namespace};
 
 use crate::auth;
 use crate::body::SseBody;
@@ -44,13 +44,17 @@ pub(crate) async fn handle_single(
     let query = QueryFields::parse(request.uri().query())?;
     let body = read_limited(request, state.config().max_body_bytes).await?;
     let event = single_event(kind, &body, &query)?;
-    let published = state.hub().publish(&namespace, event)?;
+    let published = publish(state, vec![(namespace.clone(), event)]).await?;
+    let (id, subscribers) = published
+        .into_iter()
+        .next()
+        .expect("publishing one event gives one outcome");
     Ok(response::json(
         StatusCode::ACCEPTED,
         &Accepted {
-            id: &published.id,
+            id: &id,
             namespace: namespace.as_str(),
-            subscribers: published.subscribers,
+            subscribers,
         },
     ))
 }
@@ -70,18 +74,38 @@ pub(crate) async fn handle_batch(
     }
     let body = read_limited(request, state.config().max_body_bytes).await?;
     let events = batch_events(&body)?;
-    let mut accepted = BatchAccepted {
-        count: events.len(),
-        ids: Vec::with_capacity(events.len()),
-        subscribers: 0,
+    let count = events.len();
+    let published = publish(state, events).await?;
+    let accepted = BatchAccepted {
+        count,
+        subscribers: published.iter().map(|(_, subscribers)| subscribers).sum(),
+        ids: published.into_iter().map(|(id, _)| id).collect(),
     };
-    for (namespace, event) in events {
-        // Every event was validated whole by `batch_events`, so none can fail here.
-        let published = state.hub().publish(&namespace, event)?;
-        accepted.ids.push(published.id.to_string());
-        accepted.subscribers += published.subscribers;
-    }
     Ok(response::json(StatusCode::ACCEPTED, &accepted))
+}
+
+/// Publishes validated events in order; gives each one's id and how many it reached:
+/// local subscribers, or in cluster mode the nodes' channel subscriptions (a node
+/// counted once per level it listens at).
+async fn publish(
+    state: &State,
+    events: Vec<(Namespace, Event)>,
+) -> Result<Vec<(String, usize)>, ApiError> {
+    #[cfg(feature = "redis")]
+    if let Some(cluster) = state.cluster() {
+        let accepted = cluster.publish(&events).await?;
+        return Ok(accepted
+            .into_iter()
+            .map(|a| (a.id, usize::try_from(a.receivers).unwrap_or(usize::MAX)))
+            .collect());
+    }
+    let mut published = Vec::with_capacity(events.len());
+    for (namespace, event) in events {
+        // Every event was validated whole by the parser, so none can fail here.
+        let outcome = state.hub().publish(&namespace, event)?;
+        published.push((outcome.id.to_string(), outcome.subscribers));
+    }
+    Ok(published)
 }
 
 /// Counts a publish request and refuses it while draining or without the token.

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{header, HeaderMap, HeaderValue, Request, Response};
-use sse_core::Namespace;
+use sse_core::{Namespace, Subscription};
 
 use crate::body::SseBody;
 use crate::error::{ApiError, ErrorCode};
@@ -19,33 +19,56 @@ use crate::streams::StreamInfo;
 /// The most namespaces one event stream may subscribe to.
 pub const MAX_NAMESPACES_PER_STREAM: usize = 64;
 
-/// Answers `GET /subscribe{path_namespace}` with the stream of the path's namespace and
-/// those of `?ns=`.
-pub(crate) fn handle<B>(
-    state: &Arc<State>,
-    request: &Request<B>,
-    path_namespace: &str,
-    remote_addr: Option<SocketAddr>,
-) -> Result<Response<SseBody>, ApiError> {
-    let query = SubscribeQuery::parse(request.uri().query())?;
-    let mut namespaces = query.namespaces;
-    if namespaces.is_empty() || path_namespace != "/" {
-        namespaces.push(Namespace::parse(path_namespace)?);
+/// What `GET /subscribe{path_namespace}` asks for: the path's namespace and those of
+/// `?ns=`, the id to resume after, and what the admin status shows of the stream. Read
+/// whole before anything is awaited, so the request body type need not be `Sync`.
+pub(crate) struct StreamRequest {
+    pub(crate) namespaces: Vec<Namespace>,
+    pub(crate) last_event_id: Option<String>,
+    pub(crate) info: StreamInfo,
+}
+
+impl StreamRequest {
+    pub(crate) fn read<B>(
+        request: &Request<B>,
+        path_namespace: &str,
+        remote_addr: Option<SocketAddr>,
+    ) -> Result<StreamRequest, ApiError> {
+        let query = SubscribeQuery::parse(request.uri().query())?;
+        let mut namespaces = query.namespaces;
+        if namespaces.is_empty() || path_namespace != "/" {
+            namespaces.push(Namespace::parse(path_namespace)?);
+        }
+        let info = StreamInfo {
+            request_path: request.uri().path().to_owned(),
+            namespaces: Vec::new(),
+            client_ip: remote_addr.map(|a| a.to_string()).unwrap_or_default(),
+            user_agent: header_text(request.headers(), header::USER_AGENT).unwrap_or_default(),
+        };
+        // The header wins: on reconnection a browser sends it with the newest id, while
+        // the URL still carries the ?lastEventId= it was first opened with.
+        let last_event_id = header_text(request.headers(), "last-event-id").or(query.last_event_id);
+        Ok(StreamRequest {
+            namespaces,
+            last_event_id,
+            info,
+        })
     }
-    let info = StreamInfo {
-        request_path: request.uri().path().to_owned(),
-        namespaces: Vec::new(),
-        client_ip: remote_addr.map(|a| a.to_string()).unwrap_or_default(),
-        user_agent: header_text(request.headers(), header::USER_AGENT).unwrap_or_default(),
-    };
-    // The header wins: on reconnection a browser sends it with the newest id, while the
-    // URL still carries the ?lastEventId= it was first opened with.
-    let last_event_id = header_text(request.headers(), "last-event-id").or(query.last_event_id);
-    open(state, &namespaces, last_event_id.as_deref(), info)
+
+    /// Opens the stream asked for.
+    pub(crate) async fn open(self, state: &Arc<State>) -> Result<Response<SseBody>, ApiError> {
+        open(
+            state,
+            &self.namespaces,
+            self.last_event_id.as_deref(),
+            self.info,
+        )
+        .await
+    }
 }
 
 /// Opens an event stream of `namespaces`, replaying what followed `last_event_id`.
-pub(crate) fn open(
+pub(crate) async fn open(
     state: &Arc<State>,
     namespaces: &[Namespace],
     last_event_id: Option<&str>,
@@ -71,10 +94,8 @@ pub(crate) fn open(
         .streams()
         .open(config.max_connections, info)
         .map_err(|at| ApiError::too_many_connections(at.limit))?;
-    let subscription = match last_event_id.filter(|id| !id.is_empty()) {
-        Some(id) => state.hub().subscribe_after(&namespaces, id),
-        None => state.hub().subscribe(&namespaces),
-    };
+    let last_event_id = last_event_id.filter(|id| !id.is_empty());
+    let (subscription, held) = subscribe(state, &namespaces, last_event_id).await?;
     tracing::debug!(?namespaces, last_event_id, "event stream opened");
     let body = SseBody::event_stream(
         state.preamble().clone(),
@@ -82,6 +103,7 @@ pub(crate) fn open(
         state.keepalive_comment().clone(),
         guard,
         Arc::clone(state.streams()),
+        held,
     );
     let mut response = Response::new(body);
     let headers = response.headers_mut();
@@ -92,6 +114,25 @@ pub(crate) fn open(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
+}
+
+/// What a stream reads from: the local hub, or in cluster mode the cluster (with the
+/// lease that keeps the node listening on the stream's channels).
+async fn subscribe(
+    state: &State,
+    namespaces: &[Namespace],
+    last_event_id: Option<&str>,
+) -> Result<(Subscription, Option<Box<dyn std::any::Any + Send>>), ApiError> {
+    #[cfg(feature = "redis")]
+    if let Some(cluster) = state.cluster() {
+        let opened = cluster.subscribe(namespaces, last_event_id).await?;
+        return Ok((opened.subscription, Some(Box::new(opened.lease))));
+    }
+    let subscription = match last_event_id {
+        Some(id) => state.hub().subscribe_after(namespaces, id),
+        None => state.hub().subscribe(namespaces),
+    };
+    Ok((subscription, None))
 }
 
 /// The id a client resumes after: its `Last-Event-ID` header, or else the `lastEventId`
