@@ -96,6 +96,16 @@ pub struct ClusterSubscription {
     pub lease: ChannelLease,
 }
 
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("name", &self.inner.config.name)
+            .field("node", &self.inner.config.node)
+            .field("connected", &self.is_connected())
+            .finish()
+    }
+}
+
 impl Cluster {
     /// Joins the cluster with `hub` as this node's local hub, and starts the node's
     /// background tasks. Redis need not be up: the node keeps trying, and publishing and
