@@ -150,8 +150,12 @@ impl History {
 
     /// The retained events ordered after `after` that one of `subscribed` matches, in
     /// order; `None` when an event that may have been ordered after `after` was already
-    /// evicted, so the answer could be incomplete.
+    /// evicted, so the answer could be incomplete. A history of capacity 0 (replay
+    /// disabled) promises nothing and answers an empty tail.
     pub(crate) fn after_order(&self, after: u128, subscribed: &[Namespace]) -> Option<Vec<Bytes>> {
+        if self.capacity == 0 {
+            return Some(Vec::new());
+        }
         if self.evicted_through.is_some_and(|evicted| evicted > after) {
             return None;
         }
@@ -396,6 +400,10 @@ mod tests {
             history.after_order(10, &[Namespace::root()]),
             Some(vec![Bytes::from("event 20"), Bytes::from("event 30")])
         );
-        assert_eq!(ordered(0, &[10]).after_order(5, &[Namespace::root()]), None);
+        assert_eq!(
+            ordered(0, &[10]).after_order(5, &[Namespace::root()]),
+            Some(vec![]),
+            "with replay disabled there is nothing to be short of"
+        );
     }
 }
