@@ -243,3 +243,41 @@ async fn status_and_metrics_show_the_cluster() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn ssectl_publish_and_tail_work_unchanged_against_any_node() {
+    let redis = RedisServer::start();
+    let (a, b) = (node(&redis, &[]), node(&redis, &[]));
+    let tail = common::ssectl()
+        .args([
+            "tail", "--server", &a.base, "/pets", "--count", "1", "--format", "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::wait_for_subscribers(&a.base, 1);
+    let published = common::run(&[
+        "publish",
+        "--server",
+        &b.base,
+        "/pets/dogs",
+        "new-dog",
+        "Corgi",
+    ]);
+    assert!(published.status.success(), "{published:?}");
+    let id = String::from_utf8(published.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let output = common::wait_with_deadline(tail);
+    assert!(output.status.success(), "{output:?}");
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(line["type"], "new-dog");
+    assert_eq!(line["data"], "Corgi");
+    assert_eq!(
+        line["id"],
+        id.as_str(),
+        "the id ssectl publish printed is the cluster's"
+    );
+}
