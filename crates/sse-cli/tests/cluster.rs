@@ -137,6 +137,42 @@ async fn three_nodes_are_one_hub_through_the_hierarchy() {
     assert_eq!(data(&sitters_on_a.take(1).await), ["Sam"]);
 }
 
+/// The node's `sse_broker_received_total`.
+fn received(base: &str) -> u64 {
+    let metrics = common::http_get(base, "/metrics");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("sse_broker_received_total "))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no sse_broker_received_total in {metrics}"))
+}
+
+#[tokio::test]
+async fn a_node_receives_one_message_per_event_it_needs_and_none_it_does_not() {
+    let redis = RedisServer::start();
+    let (a, b) = (node(&redis, &[]), node(&redis, &[]));
+    // Ten subscribers of /pets on node B; node A has one of /petsitters only.
+    let mut on_b = Vec::new();
+    for _ in 0..10 {
+        on_b.push(EventStream::open(&b.base, "/subscribe/pets", None).await);
+    }
+    let mut sitters_on_a = EventStream::open(&a.base, "/subscribe/petsitters", None).await;
+    for i in 0..5 {
+        published_id(&a.base, "/pets/dogs", &i.to_string()).await;
+    }
+    published_id(&b.base, "/petsitters", "Sam").await;
+    for stream in &mut on_b {
+        assert_eq!(stream.take(5).await.len(), 5);
+    }
+    assert_eq!(data(&sitters_on_a.take(1).await), ["Sam"]);
+    assert_eq!(
+        received(&b.base),
+        5,
+        "one message per event, not one per subscriber"
+    );
+    assert_eq!(received(&a.base), 1, "nothing of /pets reached node A");
+}
+
 #[tokio::test]
 async fn last_event_id_from_one_node_resumes_on_another() {
     let redis = RedisServer::start();
