@@ -4,6 +4,8 @@
 //! read within the body limit, parsed whole by `publish.rs`, and only then published, so
 //! a refused request publishes nothing.
 
+use std::sync::Arc;
+
 use http::{header, HeaderMap, Request, Response, StatusCode};
 use serde::Serialize;
 use sse_core::{Event, Namespace};
@@ -26,9 +28,9 @@ struct Accepted<'a> {
 
 /// The answer to a batch.
 #[derive(Debug, Serialize)]
-struct BatchAccepted {
+struct BatchAccepted<'a> {
     count: usize,
-    ids: Vec<String>,
+    ids: Vec<&'a str>,
     subscribers: usize,
 }
 
@@ -79,7 +81,7 @@ pub(crate) async fn handle_batch(
     let accepted = BatchAccepted {
         count,
         subscribers: published.iter().map(|(_, subscribers)| subscribers).sum(),
-        ids: published.into_iter().map(|(id, _)| id).collect(),
+        ids: published.iter().map(|(id, _)| &**id).collect(),
     };
     Ok(response::json(StatusCode::ACCEPTED, &accepted))
 }
@@ -90,20 +92,25 @@ pub(crate) async fn handle_batch(
 async fn publish(
     state: &State,
     events: Vec<(Namespace, Event)>,
-) -> Result<Vec<(String, usize)>, ApiError> {
+) -> Result<Vec<(Arc<str>, usize)>, ApiError> {
     #[cfg(feature = "redis")]
     if let Some(cluster) = state.cluster() {
         let accepted = cluster.publish(&events).await?;
         return Ok(accepted
             .into_iter()
-            .map(|a| (a.id, usize::try_from(a.receivers).unwrap_or(usize::MAX)))
+            .map(|a| {
+                (
+                    a.id.into(),
+                    usize::try_from(a.receivers).unwrap_or(usize::MAX),
+                )
+            })
             .collect());
     }
     let mut published = Vec::with_capacity(events.len());
     for (namespace, event) in events {
         // Every event was validated whole by the parser, so none can fail here.
         let outcome = state.hub().publish(&namespace, event)?;
-        published.push((outcome.id.to_string(), outcome.subscribers));
+        published.push((outcome.id, outcome.subscribers));
     }
     Ok(published)
 }
