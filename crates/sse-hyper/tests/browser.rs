@@ -1,6 +1,7 @@
-//! A real browser against the server: headless Chromium (Debian's `chromium` package;
-//! set `CHROMIUM` to use another binary). `.ci/run` and `cargo xtask test` install it.
+//! A real browser against the server: headless Chromium (see `support/chromium.rs`).
 
+#[path = "support/chromium.rs"]
+mod chromium;
 mod common;
 
 use std::convert::Infallible;
@@ -10,6 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use chromium::chromium;
 use common::{client, wait_until, within, TestServer};
 use futures::StreamExt;
 use http_body_util::Full;
@@ -18,40 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use sse_core::{Decoder, Event, Namespace};
 use sse_hyper::Server;
 use tokio::net::TcpListener;
-use tokio::process::{Child, Command};
-
-fn chromium_binary() -> PathBuf {
-    let path = std::env::var_os("CHROMIUM")
-        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    assert!(
-        path.exists(),
-        "{} not found: install Chromium (`apt-get install -y chromium`, or run `cargo xtask test`) \
-         or point CHROMIUM at a Chromium binary",
-        path.display()
-    );
-    path
-}
-
-/// The flags every run uses: headless, no sandbox (tests run as root), and nothing that
-/// reaches beyond loopback.
-fn chromium(profile: &tempfile::TempDir) -> Command {
-    let mut command = Command::new(chromium_binary());
-    command
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    command
-}
+use tokio::process::Child;
 
 /// Serves one HTML page on its own origin, so the page's EventSource is cross-origin
 /// (exercising CORS) and keeps running while the SSE server restarts.
