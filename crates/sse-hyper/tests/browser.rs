@@ -254,6 +254,16 @@ async fn publish_bursts(server: &TestServer, sizes: &[usize]) -> Vec<serde_json:
     rate_history(server).await
 }
 
+/// The start tag of the element `id="{id}"` in a DOM dumped by Chromium.
+fn start_tag<'a>(dom: &'a str, id: &str) -> &'a str {
+    let at = dom
+        .find(&format!(r#"id="{id}""#))
+        .unwrap_or_else(|| panic!("no #{id} in the page:\n{dom}"));
+    let start = dom[..at].rfind('<').expect("a start tag");
+    let end = at + dom[at..].find('>').expect("end of the start tag");
+    &dom[start..=end]
+}
+
 /// One chart as the browser left it: the `<svg>` start tag and the polyline's points.
 struct RenderedChart {
     tag: String,
@@ -372,6 +382,11 @@ async fn admin_page_renders_and_shows_a_live_connection() {
     );
     assert!(dom.contains(">live<"), "the page says it is live:\n{dom}");
     assert!(!dom.contains("NaN"), "no NaN anywhere:\n{dom}");
+    let cluster = start_tag(&dom, "cluster");
+    assert!(
+        cluster.contains(" hidden"),
+        "a single server shows no cluster section: {cluster}"
+    );
     // The page loaded after the bursts, so it has every point we saw and maybe more.
     RenderedChart::find(&dom, "publish-chart")
         .assert_drawn(history.len(), "Publish rate over the last 5 minutes, peak ");
