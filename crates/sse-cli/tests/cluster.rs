@@ -7,7 +7,7 @@ mod redis_server;
 
 use std::time::Duration;
 
-use common::{serve, Serving, DEADLINE};
+use common::{serve, wait_for_health, Serving, DEADLINE};
 use futures_core::Stream;
 use redis_server::RedisServer;
 use sse_core::{Decoder, MessageEvent};
@@ -23,18 +23,6 @@ fn node(redis: &RedisServer, extra: &[&str]) -> Serving {
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
-/// Waits until `/healthz` answers with `body`.
-fn wait_for_health(base: &str, body: &str) {
-    let deadline = std::time::Instant::now() + DEADLINE;
-    while common::http_get(base, "/healthz") != body {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{base} never said {body:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// An open event stream and what was decoded from it so far.

@@ -1,6 +1,7 @@
-//! A real browser against the server: headless Chromium (Debian's `chromium` package;
-//! set `CHROMIUM` to use another binary). `.ci/run` and `cargo xtask test` install it.
+//! A real browser against the server: headless Chromium (see `support/chromium.rs`).
 
+#[path = "support/chromium.rs"]
+mod chromium;
 mod common;
 
 use std::convert::Infallible;
@@ -10,6 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use chromium::chromium;
 use common::{client, wait_until, within, TestServer};
 use futures::StreamExt;
 use http_body_util::Full;
@@ -18,40 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use sse_core::{Decoder, Event, Namespace};
 use sse_hyper::Server;
 use tokio::net::TcpListener;
-use tokio::process::{Child, Command};
-
-fn chromium_binary() -> PathBuf {
-    let path = std::env::var_os("CHROMIUM")
-        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    assert!(
-        path.exists(),
-        "{} not found: install Chromium (`apt-get install -y chromium`, or run `cargo xtask test`) \
-         or point CHROMIUM at a Chromium binary",
-        path.display()
-    );
-    path
-}
-
-/// The flags every run uses: headless, no sandbox (tests run as root), and nothing that
-/// reaches beyond loopback.
-fn chromium(profile: &tempfile::TempDir) -> Command {
-    let mut command = Command::new(chromium_binary());
-    command
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    command
-}
+use tokio::process::Child;
 
 /// Serves one HTML page on its own origin, so the page's EventSource is cross-origin
 /// (exercising CORS) and keeps running while the SSE server restarts.
@@ -285,6 +254,16 @@ async fn publish_bursts(server: &TestServer, sizes: &[usize]) -> Vec<serde_json:
     rate_history(server).await
 }
 
+/// The start tag of the element `id="{id}"` in a DOM dumped by Chromium.
+fn start_tag<'a>(dom: &'a str, id: &str) -> &'a str {
+    let at = dom
+        .find(&format!(r#"id="{id}""#))
+        .unwrap_or_else(|| panic!("no #{id} in the page:\n{dom}"));
+    let start = dom[..at].rfind('<').expect("a start tag");
+    let end = at + dom[at..].find('>').expect("end of the start tag");
+    &dom[start..=end]
+}
+
 /// One chart as the browser left it: the `<svg>` start tag and the polyline's points.
 struct RenderedChart {
     tag: String,
@@ -403,6 +382,11 @@ async fn admin_page_renders_and_shows_a_live_connection() {
     );
     assert!(dom.contains(">live<"), "the page says it is live:\n{dom}");
     assert!(!dom.contains("NaN"), "no NaN anywhere:\n{dom}");
+    let cluster = start_tag(&dom, "cluster");
+    assert!(
+        cluster.contains(" hidden"),
+        "a single server shows no cluster section: {cluster}"
+    );
     // The page loaded after the bursts, so it has every point we saw and maybe more.
     RenderedChart::find(&dom, "publish-chart")
         .assert_drawn(history.len(), "Publish rate over the last 5 minutes, peak ");

@@ -122,3 +122,12 @@ pub fn wait_for_subscribers(base: &str, n: u64) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Waits until `/healthz` answers with `body`.
+pub fn wait_for_health(base: &str, body: &str) {
+    let deadline = Instant::now() + DEADLINE;
+    while http_get(base, "/healthz") != body {
+        assert!(Instant::now() < deadline, "{base} never said {body:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
