@@ -2,8 +2,9 @@
 //!
 //! - `cargo xtask test`: installs what the tests need when it is missing (Chromium, from
 //!   Debian's packages, for the browser tests) and runs the whole test suite.
-//! - `cargo xtask bench [--quick] [--no-criterion]`: the benchmark report (criterion
-//!   benches and end-to-end scenarios) in `target/bench-report/`; see `bench/mod.rs`.
+//! - `cargo xtask bench [--quick] [--no-criterion] [--only SECTION,...]`: the benchmark
+//!   report (criterion benches and end-to-end scenarios, cluster mode on Redis included)
+//!   in `target/bench-report/`; see `bench/mod.rs`.
 
 mod bench;
 
@@ -36,7 +37,9 @@ fn print_help() {
         "cargo xtask <task>\n\n\
          tasks:\n  \
          test [ARGS]                install test prerequisites if missing, then cargo test --workspace [ARGS]\n  \
-         bench [--quick] [--no-criterion]   benchmark report in target/bench-report/\n"
+         bench [--quick] [--no-criterion] [--only SECTION,...]\n    \
+                                    benchmark report in target/bench-report/; sections:\n    \
+                                    criterion, fanout, latency, spread, idle, http-publish, cluster\n"
     );
 }
 

@@ -8,7 +8,9 @@
 //! publish-to-receive latency percentiles.
 //!
 //! With `--publish-rate` it also publishes timestamped events through this project's
-//! batch API, so it measures this server end to end.
+//! batch API, so it measures this server end to end; with `--publish-server`, publishing
+//! goes to another server than the one read (another node of a cluster), so the latency
+//! is that of the path between them.
 //!
 //! Streams are decoded with `sse-core`'s decoder, which hands out events without
 //! allocating; the receive time is read once per chunk, not per event, so the client
@@ -81,6 +83,11 @@ pub struct BenchArgs {
     /// A rate the server cannot take measures its ceiling: requests then go back to back.
     #[arg(long, default_value_t = 0)]
     publish_rate: u64,
+
+    /// Where to publish (base URL): another node of the same cluster measures the
+    /// latency between nodes. Default: --server.
+    #[arg(long)]
+    publish_server: Option<String>,
 
     /// Events per publish request at most: NDJSON batches of up to this many, or with 1,
     /// one `POST /publish/{namespace}` per event.
@@ -193,8 +200,9 @@ async fn measure(args: &BenchArgs) -> Result<BenchReport, String> {
 
     let (publisher_stop_tx, publisher_stop_rx) = watch::channel(false);
     let publisher = (args.publish_rate > 0).then(|| {
+        let server = args.publish_server.as_deref().unwrap_or(&args.server);
         tokio::spawn(publish(
-            args.server.trim_end_matches('/').to_owned(),
+            server.trim_end_matches('/').to_owned(),
             args.namespace.clone(),
             Pace {
                 rate: args.publish_rate,

@@ -5,7 +5,10 @@ use std::fmt::{Display, Write as _};
 use sse_cli::bench_report::BenchReport;
 
 use super::charts::compact;
-use super::report::{CriterionMean, Fanout, FirehoseRun, HttpPublish, Idle, Report};
+use super::report::{
+    ClusterFanout, ClusterLatency, ClusterReport, ClusterRun, ClusterSection, CriterionMean,
+    Fanout, FirehoseRun, HttpPublish, Idle, Report,
+};
 use super::scenarios::Plan;
 
 // Writing to a String cannot fail, so the `fmt::Result` of `writeln!` is ignored
@@ -15,16 +18,38 @@ use super::scenarios::Plan;
 pub(super) fn markdown(report: &Report, plan: &Plan) -> String {
     let mut md = String::new();
     heading(&mut md, report, plan);
-    fanout_table(&mut md, &report.fanout);
-    latency_table(&mut md, &report.latency, plan);
-    spread_table(&mut md, &report.latency_spread, plan);
-    idle_section(&mut md, &report.idle);
-    http_publish_table(&mut md, &report.http_publish);
-    criterion_table(&mut md, &report.criterion);
-    let _ = writeln!(
-        md,
-        "\nCharts: `deliveries.svg`, `latency.svg`. Raw data: `report.json`."
-    );
+    if let Some(rows) = &report.fanout {
+        fanout_table(&mut md, rows);
+    }
+    if let Some(rows) = &report.latency {
+        latency_table(&mut md, rows, plan);
+    }
+    if let Some(rows) = &report.latency_spread {
+        spread_table(&mut md, rows, plan);
+    }
+    if let Some(idle) = &report.idle {
+        idle_section(&mut md, idle);
+    }
+    if let Some(rows) = &report.http_publish {
+        http_publish_table(&mut md, rows);
+    }
+    if let Some(cluster) = &report.cluster {
+        cluster_section(&mut md, cluster);
+    }
+    if let Some(rows) = &report.criterion {
+        criterion_table(&mut md, rows);
+    }
+    let charts: Vec<&str> = [
+        (report.fanout.is_some(), "`deliveries.svg`"),
+        (report.latency.is_some(), "`latency.svg`"),
+    ]
+    .into_iter()
+    .filter_map(|(drawn, name)| drawn.then_some(name))
+    .collect();
+    if !charts.is_empty() {
+        let _ = write!(md, "\nCharts: {}.", charts.join(", "));
+    }
+    let _ = writeln!(md, "\nRaw data: `report.json`.");
     md
 }
 
@@ -32,14 +57,18 @@ fn heading(md: &mut String, report: &Report, plan: &Plan) {
     let _ = writeln!(md, "# Benchmark report ({} mode)\n", report.mode);
     let _ = writeln!(
         md,
-        "{} cores; server and client {}. Produced by `cargo xtask bench{}`.\n",
+        "{} cores; server and client {}. Produced by `cargo xtask bench{}{}`.\n",
         report.cores,
         if report.pinned {
             "pinned to cores 0 and 1"
         } else {
             "not pinned"
         },
-        if plan.quick { " --quick" } else { "" }
+        if plan.quick { " --quick" } else { "" },
+        report
+            .only
+            .as_ref()
+            .map_or_else(String::new, |only| format!(" --only {}", only.join(",")))
     );
     if plan.quick {
         let _ = writeln!(md, "Quick mode: brief and small runs that check the harness; do not quote these numbers.\n");
@@ -159,6 +188,155 @@ fn http_publish_table(md: &mut String, rows: &[HttpPublish]) {
     }
 }
 
+fn cluster_section(md: &mut String, section: &ClusterSection) {
+    let _ = writeln!(md, "\n## Cluster (Redis)\n");
+    let cluster = match section {
+        ClusterSection::Skipped { reason } => {
+            let _ = writeln!(md, "Skipped: {reason}.");
+            return;
+        }
+        ClusterSection::Measured(cluster) => cluster,
+    };
+    let _ = writeln!(
+        md,
+        "{}, started as `{}`, {}; the nodes are `ssectl serve --redis` on the same core, \
+         one cluster name per scenario; `ssectl bench` alone on the other core. CPU figures \
+         cover the client's whole run (connecting and draining included): servers from \
+         /proc, Redis from `INFO cpu` (user + system).\n",
+        cluster.redis_version,
+        cluster.redis_command,
+        match cluster.redis_core {
+            Some(core) => format!("pinned to core {core}"),
+            None => "not pinned".to_owned(),
+        }
+    );
+    cluster_publish(md, &cluster.publish);
+    cluster_fanout(md, &cluster.fanout);
+    cluster_latency(md, &cluster.latency);
+    redis_cpu_table(md, cluster);
+}
+
+fn cluster_publish(md: &mut String, run: &ClusterRun) {
+    let _ = writeln!(
+        md,
+        "### Publishing through Redis (one client, NDJSON batches back to back)\n\n\
+         | published events/s | Redis CPU µs/event | node CPU s | errors |\n|---:|---:|---:|---|"
+    );
+    let _ = writeln!(
+        md,
+        "| **{:.0}** | {} | {} | {} |\n",
+        run.published_per_second,
+        decimals(run.redis_cpu_us_per_event, 2),
+        decimals(run.servers_cpu_seconds, 2),
+        errors_json(&run.bench)
+    );
+    commands(md, run);
+}
+
+fn cluster_fanout(md: &mut String, fanout: &ClusterFanout) {
+    let _ = writeln!(
+        md,
+        "\n### Fan-out fed from Redis ({} events/s published to the node its {} subscribers read)\n\n\
+         | node | held | deliveries/s | disconnects | server CPU s | server µs/delivery | p50 ms | p99 ms | errors |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---|",
+        fanout.rate, fanout.subscribers
+    );
+    for (name, run) in [
+        ("in memory", &fanout.in_memory),
+        ("cluster", &fanout.cluster),
+    ] {
+        let b = &run.bench;
+        let (p50, p99) = b
+            .latency_ms
+            .as_ref()
+            .map_or(("n/a".to_owned(), "n/a".to_owned()), |l| {
+                (format!("{:.2}", l.p50), format!("{:.2}", l.p99))
+            });
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {:.0} | {} | {} | {} | {p50} | {p99} | {} |",
+            b.connections_held,
+            b.deliveries_per_second,
+            b.disconnects,
+            decimals(run.servers_cpu_seconds, 2),
+            decimals(run.servers_cpu_us_per_delivery, 3),
+            errors_json(b)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nCluster deliveries/s are **{:.1}%** of in memory.\n",
+        fanout.deliveries_ratio * 100.0
+    );
+    commands(md, &fanout.in_memory);
+    commands(md, &fanout.cluster);
+}
+
+fn cluster_latency(md: &mut String, latency: &ClusterLatency) {
+    let _ = writeln!(
+        md,
+        "\n### Publish-to-receive latency across nodes ({} events/s, {} subscribers)\n\n\
+         | path | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | disconnects |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|",
+        latency.rate, latency.subscribers
+    );
+    for (name, run) in [
+        ("one in-memory node", &latency.one_node),
+        ("node A → Redis → node B", &latency.cross_node),
+    ] {
+        let _ = writeln!(md, "| {name} | {} |", latency_cells(&run.bench));
+    }
+    let _ = writeln!(md);
+    commands(md, &latency.one_node);
+    commands(md, &latency.cross_node);
+}
+
+fn redis_cpu_table(md: &mut String, cluster: &ClusterReport) {
+    let _ = writeln!(
+        md,
+        "\n### Redis CPU per event\n\n\
+         | run | events published | Redis CPU s | µs per event | events/s per Redis core |\n\
+         |---|---:|---:|---:|---:|"
+    );
+    for (name, run) in [
+        ("publishing, back to back", &cluster.publish),
+        ("fan-out, one node listening", &cluster.fanout.cluster),
+        ("latency, node B listening", &cluster.latency.cross_node),
+    ] {
+        let per_core = run
+            .redis_cpu_us_per_event
+            .filter(|us| *us > 0.0)
+            .map(|us| 1e6 / us);
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} | {} | {} |",
+            run.bench.events_published,
+            decimals(run.redis_cpu_seconds, 2),
+            decimals(run.redis_cpu_us_per_event, 2),
+            decimals(per_core, 0)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nBack to back, Redis is busy with events and the figure is its cost per event; at \
+         fixed low rates its own background work (timers, the nodes' heartbeats) is spread \
+         over few events and inflates it."
+    );
+}
+
+/// The commands of one run, as a list.
+fn commands(md: &mut String, run: &ClusterRun) {
+    for server in &run.server_commands {
+        let _ = writeln!(md, "- server: `{server}`");
+    }
+    let _ = writeln!(md, "- client: `{}`", run.client_command);
+}
+
+/// A measurement with `places` decimals, or "n/a".
+fn decimals(value: Option<f64>, places: usize) -> String {
+    value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.places$}"))
+}
+
 fn criterion_table(md: &mut String, rows: &[CriterionMean]) {
     let _ = writeln!(
         md,
@@ -246,6 +424,21 @@ mod tests {
         assert_eq!(
             latency_cells(&run(Some(latency))),
             "2000 | 0.50 | 0.90 | 1.50 | 2.00 | 3.25 | 3"
+        );
+    }
+
+    #[test]
+    fn a_skipped_cluster_section_says_why() {
+        let mut md = String::new();
+        cluster_section(
+            &mut md,
+            &ClusterSection::Skipped {
+                reason: "redis-server was not found".to_owned(),
+            },
+        );
+        assert_eq!(
+            md,
+            "\n## Cluster (Redis)\n\nSkipped: redis-server was not found.\n"
         );
     }
 

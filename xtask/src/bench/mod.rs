@@ -16,16 +16,25 @@
 //!   server RSS per connection and CPU;
 //! - HTTP publishing: `ssectl bench --publish-rate` through the batch API at the target
 //!   rate, then at a rate no server takes (the ceiling of batches, and of single-event
-//!   requests, one at a time from one client).
+//!   requests, one at a time from one client);
+//! - cluster (Redis): a `redis-server` of the run's own and `ssectl serve --redis` nodes:
+//!   publishing through Redis, fan-out fed from Redis beside in memory, cross-node
+//!   latency, Redis CPU per event (see `cluster.rs`). Skipped, saying why, when no
+//!   `redis-server` is installed.
+//!
+//! `--only NAME[,NAME...]` runs some sections (criterion, fanout, latency, spread, idle,
+//! http-publish, cluster); the report then holds only those.
 //!
 //! Writes `target/bench-report/report.md`, `report.json`, `deliveries.svg` and
 //! `latency.svg` (in cargo's target directory, wherever `CARGO_TARGET_DIR` puts it). `--quick` runs every scenario briefly and small: it keeps the harness
 //! working, its numbers are not worth quoting.
 
 mod charts;
+mod cluster;
 mod criterion;
 mod markdown;
 mod processes;
+mod redis;
 mod report;
 mod scenarios;
 
@@ -39,10 +48,22 @@ use processes::Tools;
 use report::Report;
 use scenarios::Plan;
 
-/// Runs the whole report.
+/// The report's sections, as `--only` names them, in the order they run.
+const SECTIONS: [&str; 7] = [
+    "criterion",
+    "fanout",
+    "latency",
+    "spread",
+    "idle",
+    "http-publish",
+    "cluster",
+];
+
+/// Runs the report: every section, or those `--only` names.
 pub fn bench(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
-    let criterion = !args.iter().any(|a| a == "--no-criterion");
+    let selection = Selection::parse(args)?;
+    let criterion = selection.runs("criterion") && !args.iter().any(|a| a == "--no-criterion");
     let plan = Plan::new(quick);
     let target = target_dir()?;
     let mut build = cargo();
@@ -66,22 +87,45 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         run(bench, "cargo bench")?;
     }
     let tools = Tools::find(&target)?;
+    let section = |name: &str| selection.runs(name);
     let report = Report {
         mode: if quick { "quick" } else { "full" },
         pinned: tools.pinned,
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        criterion: criterion::criterion_results(&target.join("criterion")),
-        fanout: each(&plan.fanout_subscribers, |n| {
-            scenarios::fanout(&tools, &plan, n)
-        })?,
-        latency: each(&plan.latency_rates, |rate| {
-            scenarios::latency(&tools, &plan, rate)
-        })?,
-        latency_spread: each(&plan.spread_subscribers, |n| {
-            scenarios::latency_spread(&tools, &plan, n)
-        })?,
-        idle: scenarios::idle(&tools, &plan)?,
-        http_publish: scenarios::http_publish(&tools, &plan)?,
+        only: selection.only.clone(),
+        // Criterion's saved means, from this run or (with --no-criterion) an earlier one.
+        criterion: section("criterion")
+            .then(|| criterion::criterion_results(&target.join("criterion"))),
+        fanout: section("fanout")
+            .then(|| {
+                each(&plan.fanout_subscribers, |n| {
+                    scenarios::fanout(&tools, &plan, n)
+                })
+            })
+            .transpose()?,
+        latency: section("latency")
+            .then(|| {
+                each(&plan.latency_rates, |rate| {
+                    scenarios::latency(&tools, &plan, rate)
+                })
+            })
+            .transpose()?,
+        latency_spread: section("spread")
+            .then(|| {
+                each(&plan.spread_subscribers, |n| {
+                    scenarios::latency_spread(&tools, &plan, n)
+                })
+            })
+            .transpose()?,
+        idle: section("idle")
+            .then(|| scenarios::idle(&tools, &plan))
+            .transpose()?,
+        http_publish: section("http-publish")
+            .then(|| scenarios::http_publish(&tools, &plan))
+            .transpose()?,
+        cluster: section("cluster")
+            .then(|| cluster::cluster(&tools, &plan))
+            .transpose()?,
     };
 
     let out = target.join("bench-report");
@@ -91,16 +135,57 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         &serde_json::to_string_pretty(&report).map_err(|e| format!("report.json: {e}"))?,
     )?;
     write(&out.join("report.md"), &markdown::markdown(&report, &plan))?;
-    write(
-        &out.join("deliveries.svg"),
-        &charts::deliveries_chart(&report.fanout),
-    )?;
-    write(
-        &out.join("latency.svg"),
-        &charts::latency_chart(&report.latency),
-    )?;
+    if let Some(fanout) = &report.fanout {
+        write(
+            &out.join("deliveries.svg"),
+            &charts::deliveries_chart(fanout),
+        )?;
+    }
+    if let Some(latency) = &report.latency {
+        write(&out.join("latency.svg"), &charts::latency_chart(latency))?;
+    }
     println!("xtask: wrote {}", out.join("report.md").display());
     Ok(())
+}
+
+/// Which sections run: all, or those named by `--only NAME[,NAME...]` (also
+/// `--only=...`, and repeatable).
+#[derive(Debug, PartialEq)]
+struct Selection {
+    /// `None`: every section.
+    only: Option<Vec<&'static str>>,
+}
+
+impl Selection {
+    fn parse(args: &[String]) -> Result<Selection, String> {
+        let mut lists = Vec::new();
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            if arg == "--only" {
+                lists.push(args.next().ok_or("--only needs a section name")?.as_str());
+            } else if let Some(list) = arg.strip_prefix("--only=") {
+                lists.push(list);
+            }
+        }
+        if lists.is_empty() {
+            return Ok(Selection { only: None });
+        }
+        let mut only = Vec::new();
+        for name in lists.iter().flat_map(|list| list.split(',')) {
+            let known = SECTIONS.iter().find(|s| **s == name).ok_or_else(|| {
+                format!("--only {name:?}: the sections are {}", SECTIONS.join(", "))
+            })?;
+            only.push(*known);
+        }
+        Ok(Selection { only: Some(only) })
+    }
+
+    fn runs(&self, section: &str) -> bool {
+        debug_assert!(SECTIONS.contains(&section), "{section} is not a section");
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.contains(&section))
+    }
 }
 
 /// Cargo's target directory for this workspace, wherever `CARGO_TARGET_DIR` or a
@@ -135,4 +220,35 @@ fn each<T>(
     scenario: impl FnMut(u64) -> Result<T, String>,
 ) -> Result<Vec<T>, String> {
     values.iter().copied().map(scenario).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn without_only_every_section_runs() {
+        let selection = Selection::parse(&args(&["--quick"])).unwrap();
+        assert!(SECTIONS.iter().all(|s| selection.runs(s)));
+    }
+
+    #[test]
+    fn only_names_sections_in_either_form_and_lists() {
+        let selection =
+            Selection::parse(&args(&["--only", "cluster", "--only=idle,fanout"])).unwrap();
+        assert_eq!(selection.only, Some(vec!["cluster", "idle", "fanout"]));
+        assert!(selection.runs("idle"));
+        assert!(!selection.runs("criterion"));
+    }
+
+    #[test]
+    fn only_refuses_unknown_sections_and_a_missing_name() {
+        let error = Selection::parse(&args(&["--only", "clusters"])).unwrap_err();
+        assert!(error.contains("http-publish"), "{error}");
+        assert!(Selection::parse(&args(&["--only"])).is_err());
+    }
 }

@@ -101,13 +101,16 @@ impl Drop for ServerProcess {
     }
 }
 
+/// The arguments [`ssectl_bench`] adds to every run.
+pub(super) const BENCH_FIXED_ARGS: [&str; 3] = ["--threads", "1", "--json"];
+
 /// Runs `ssectl bench ... --json` pinned to core 1 and returns its report.
 pub(super) fn ssectl_bench(tools: &Tools, args: &[String]) -> Result<BenchReport, String> {
     let output = tools
         .command(&tools.ssectl, 1)
         .arg("bench")
         .args(args)
-        .args(["--threads", "1", "--json"])
+        .args(BENCH_FIXED_ARGS)
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("cannot run ssectl bench: {e}"))?;
@@ -158,19 +161,31 @@ pub(super) fn cpu_seconds(pid: u32) -> Option<f64> {
 
 /// Open streams according to the server's metrics.
 pub(super) fn open_streams(base: &str) -> u64 {
-    use std::io::{Read, Write};
-    let host = base.trim_start_matches("http://");
-    let Ok(mut stream) = std::net::TcpStream::connect(host) else {
-        return 0;
-    };
-    let _ = write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n"
-    );
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text);
-    text.lines()
+    http_get(base, "/metrics")
+        .unwrap_or_default()
+        .lines()
         .find_map(|l| l.strip_prefix("sse_streams_open "))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Whether the server answers `/healthz` with `ok` (in cluster mode: connected to Redis).
+pub(super) fn healthy(base: &str) -> bool {
+    http_get(base, "/healthz").is_some_and(|body| body.lines().any(|line| line == "ok"))
+}
+
+/// The body of a plain HTTP/1.1 `GET`, or `None` when the server cannot be reached.
+fn http_get(base: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let (_, body) = text.split_once("\r\n\r\n")?;
+    Some(body.to_owned())
 }

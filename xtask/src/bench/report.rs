@@ -14,15 +14,27 @@ pub(super) struct Report {
     /// Whether server and client were pinned to cores 0 and 1.
     pub(super) pinned: bool,
     pub(super) cores: usize,
-    pub(super) criterion: Vec<CriterionMean>,
+    /// The sections `--only` asked for; absent when every section ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) only: Option<Vec<&'static str>>,
+    // A section left out by `--only` (or criterion by `--no-criterion`) is absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) criterion: Option<Vec<CriterionMean>>,
     /// One row per subscriber count of the plan.
-    pub(super) fanout: Vec<Fanout>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) fanout: Option<Vec<Fanout>>,
     /// One run per event rate of the plan, to the same subscribers.
-    pub(super) latency: Vec<FirehoseRun>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) latency: Option<Vec<FirehoseRun>>,
     /// One run per subscriber count of the plan, at the same deliveries per second.
-    pub(super) latency_spread: Vec<FirehoseRun>,
-    pub(super) idle: Idle,
-    pub(super) http_publish: Vec<HttpPublish>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) latency_spread: Option<Vec<FirehoseRun>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) idle: Option<Idle>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) http_publish: Option<Vec<HttpPublish>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) cluster: Option<ClusterSection>,
 }
 
 /// The mean time of one criterion benchmark.
@@ -88,5 +100,73 @@ pub(super) struct HttpPublish {
     pub(super) offered_rate: Option<u64>,
     pub(super) events_per_request: u64,
     pub(super) published_per_second: f64,
+    pub(super) bench: BenchReport,
+}
+
+/// The cluster section: measured against one `redis-server`, or skipped and why.
+#[derive(Debug, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub(super) enum ClusterSection {
+    Skipped { reason: String },
+    Measured(Box<ClusterReport>),
+}
+
+/// Cluster mode (`ssectl serve --redis`) against one `redis-server` of the run's own.
+#[derive(Debug, Serialize)]
+pub(super) struct ClusterReport {
+    /// `redis-server --version`.
+    pub(super) redis_version: String,
+    /// How Redis was started.
+    pub(super) redis_command: String,
+    /// The core Redis was pinned to, beside the servers; `None` when not pinned.
+    pub(super) redis_core: Option<u8>,
+    /// One client publishing NDJSON batches back to back through a cluster node.
+    pub(super) publish: ClusterRun,
+    pub(super) fanout: ClusterFanout,
+    pub(super) latency: ClusterLatency,
+}
+
+/// The same subscribers and publishing client against an in-memory node and a
+/// cluster node.
+#[derive(Debug, Serialize)]
+pub(super) struct ClusterFanout {
+    /// Events per second published.
+    pub(super) rate: u64,
+    pub(super) subscribers: u64,
+    pub(super) in_memory: ClusterRun,
+    pub(super) cluster: ClusterRun,
+    /// Cluster deliveries/s over in-memory deliveries/s.
+    pub(super) deliveries_ratio: f64,
+}
+
+/// Publish-to-receive latency with publisher and subscribers on one in-memory node,
+/// and published on node A for subscribers on node B.
+#[derive(Debug, Serialize)]
+pub(super) struct ClusterLatency {
+    /// Events per second published.
+    pub(super) rate: u64,
+    pub(super) subscribers: u64,
+    pub(super) one_node: ClusterRun,
+    pub(super) cross_node: ClusterRun,
+}
+
+/// One `ssectl bench` run of the cluster section, with what the servers and Redis spent
+/// over it (the client's whole run, connecting and draining included).
+#[derive(Debug, Serialize)]
+pub(super) struct ClusterRun {
+    /// The client's command, as run (binary paths shortened to their names).
+    pub(super) client_command: String,
+    /// Every server's command, in the order they started.
+    pub(super) server_commands: Vec<String>,
+    /// Events accepted per second of the measurement window.
+    pub(super) published_per_second: f64,
+    /// CPU time of the server processes (user + system, /proc), `None` where unreadable.
+    pub(super) servers_cpu_seconds: Option<f64>,
+    /// `servers_cpu_seconds` per event received by the client, in µs.
+    pub(super) servers_cpu_us_per_delivery: Option<f64>,
+    /// CPU time of Redis (`INFO cpu`: user + system); `None` without Redis.
+    pub(super) redis_cpu_seconds: Option<f64>,
+    /// `redis_cpu_seconds` per event published, in µs.
+    pub(super) redis_cpu_us_per_event: Option<f64>,
     pub(super) bench: BenchReport,
 }

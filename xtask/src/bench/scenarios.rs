@@ -20,6 +20,13 @@ pub(super) struct Plan {
     pub(super) spread_subscribers: Vec<u64>,
     pub(super) idle_connections: u64,
     pub(super) publish_rate: u64,
+    /// Cluster fan-out: events per second to this many subscribers, in memory and
+    /// through Redis.
+    pub(super) cluster_fanout_rate: u64,
+    pub(super) cluster_fanout_subscribers: u64,
+    /// Cross-node latency: events per second, to this many subscribers on another node.
+    pub(super) cluster_latency_rate: u64,
+    pub(super) cluster_latency_subscribers: u64,
     pub(super) warmup: &'static str,
     pub(super) duration: &'static str,
 }
@@ -37,6 +44,10 @@ impl Plan {
                 spread_subscribers: vec![10, 100],
                 idle_connections: 500,
                 publish_rate: 5_000,
+                cluster_fanout_rate: 100,
+                cluster_fanout_subscribers: 100,
+                cluster_latency_rate: 1_000,
+                cluster_latency_subscribers: 10,
                 warmup: "1s",
                 duration: "1s",
             }
@@ -51,6 +62,10 @@ impl Plan {
                 spread_subscribers: vec![10, 100, 1_000],
                 idle_connections: 19_000,
                 publish_rate: 100_000,
+                cluster_fanout_rate: 1_000,
+                cluster_fanout_subscribers: 1_000,
+                cluster_latency_rate: 10_000,
+                cluster_latency_subscribers: 10,
                 warmup: "3s",
                 duration: "10s",
             }
@@ -58,13 +73,17 @@ impl Plan {
     }
 }
 
-fn strings(items: &[&str]) -> Vec<String> {
+/// An events/s rate no server takes: requests then go back to back, which measures the
+/// ceiling.
+pub(super) const UNREACHABLE: u64 = 100_000_000;
+
+pub(super) fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
 /// `ssectl bench` arguments that read `connections` streams from `base` for the plan's
 /// warm-up and duration.
-fn listen_args(plan: &Plan, base: &str, connections: u64) -> Vec<String> {
+pub(super) fn listen_args(plan: &Plan, base: &str, connections: u64) -> Vec<String> {
     let mut args = strings(&[
         "--server",
         base,
@@ -235,8 +254,6 @@ pub(super) fn idle(tools: &Tools, plan: &Plan) -> Result<Idle, String> {
 /// `ssectl bench` publishing through `ssectl serve`'s HTTP API: batches at the plan's
 /// rate, then batches and single events back to back.
 pub(super) fn http_publish(tools: &Tools, plan: &Plan) -> Result<Vec<HttpPublish>, String> {
-    // A rate no server takes: requests then go back to back, which measures the ceiling.
-    const UNREACHABLE: u64 = 100_000_000;
     let runs = [
         ("batches at the target rate", plan.publish_rate, 1000),
         ("batches, back to back", UNREACHABLE, 1000),
