@@ -19,15 +19,19 @@ local capacity = tonumber(ARGV[1])
 local prefix = ARGV[2]
 local count = tonumber(ARGV[3])
 local result = {}
+-- One counter update per batch: the batch's events take the numbers up to the new value.
+local first_n = redis.call('INCRBY', KEYS[3], count) - count + 1
+local any_sid = false
 for i = 0, count - 1 do
   local at = 4 + i * 5
   local namespace, sid, kind, retry, data = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
-  local n = redis.call('INCR', KEYS[3])
+  local n = first_n + i
   local body = n .. '\n' .. namespace .. '\n' .. sid .. '\n' .. kind .. '\n' .. retry .. '\n' .. data
   local id = redis.call('XADD', KEYS[1], '*', 'm', body, 'sid', sid)
   local message = id .. '\n' .. body
   if sid ~= '' then
     redis.call('HSET', KEYS[2], sid, id)
+    any_sid = true
   end
   local receivers = 0
   local channel = namespace
@@ -46,14 +50,17 @@ for i = 0, count - 1 do
 end
 -- Keep the last `capacity` events, forgetting the publisher ids of those dropped unless a
 -- later event took the id over.
+-- Reading the dropped entries is needed only while some retained event has one.
 local excess = redis.call('XLEN', KEYS[1]) - capacity
-if excess > 0 then
+if excess > 0 and (any_sid or redis.call('HLEN', KEYS[2]) > 0) then
   for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)) do
     local sid = entry[2][4]
     if sid ~= '' and redis.call('HGET', KEYS[2], sid) == entry[1] then
       redis.call('HDEL', KEYS[2], sid)
     end
   end
+end
+if excess > 0 then
   redis.call('XTRIM', KEYS[1], 'MAXLEN', capacity)
 end
 return result
