@@ -225,6 +225,42 @@ async fn publisher_chosen_ids_resume_too() {
 }
 
 #[tokio::test]
+async fn a_publishers_id_trimmed_from_the_history_resumes_with_a_gap() {
+    let redis = RedisServer::start();
+    let config = ClusterConfig::new(redis.url())
+        .name("test")
+        .node("small")
+        .history_capacity(2);
+    let a = Cluster::connect(Hub::new(), config).await.unwrap();
+    wait_until("the node to connect", || a.is_connected()).await;
+    a.publish(&[(ns("/orders"), Event::new("7").with_id("order-7"))])
+        .await
+        .unwrap();
+    for data in ["8", "9"] {
+        publish(&a, "/orders", data).await;
+    }
+    let mut resumed = a
+        .subscribe(&[ns("/orders")], Some("order-7"))
+        .await
+        .unwrap();
+    let events = next_events(&mut resumed.subscription, 3).await;
+    assert_eq!(
+        events[0].event_type,
+        sse_core::Gap::EVENT_TYPE,
+        "order-7 was trimmed"
+    );
+    assert_eq!(data(&events[1..]), ["8", "9"]);
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let ids: i64 = redis::cmd("HLEN")
+        .arg("test:ids")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(ids, 0, "the trimmed publisher id was forgotten");
+}
+
+#[tokio::test]
 async fn redis_lost_means_unavailable_then_streams_catch_up_when_it_is_back() {
     let mut redis = RedisServer::start();
     let (a, b) = (node(&redis, "a").await, node(&redis, "b").await);
