@@ -98,7 +98,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 64)]
     size: usize,
 
-    /// Bearer token for publishing.
+    /// Bearer token sent when subscribing and publishing (the static publish token, or a
+    /// signed one from `ssectl token`).
     #[arg(long, env = "SSE_PUBLISH_TOKEN", hide_env_values = true)]
     token: Option<String>,
 
@@ -133,6 +134,8 @@ struct Target {
     addr: SocketAddr,
     uri: Uri,
     host: String,
+    /// The `Authorization` header's value, when a token is given.
+    authorization: Option<String>,
 }
 
 /// Runs the benchmark and prints its report.
@@ -165,7 +168,9 @@ async fn measure(args: &BenchArgs) -> Result<BenchReport, String> {
             args.namespace
         ),
     };
-    let target = Arc::new(resolve(&url).await?);
+    let mut target = resolve(&url).await?;
+    target.authorization = args.token.as_ref().map(|token| format!("Bearer {token}"));
+    let target = Arc::new(target);
     let live = Arc::new(Live {
         opening: Semaphore::new(OPENING_AT_ONCE),
         held: AtomicU64::new(0),
@@ -438,6 +443,7 @@ async fn resolve(url: &str) -> Result<Target, String> {
         addr,
         uri,
         host: authority,
+        authorization: None,
     })
 }
 
@@ -519,10 +525,14 @@ async fn stream(
         .map_err(|e| format!("handshake: {e}"))?;
     tokio::spawn(connection);
     let path = target.uri.path_and_query().map_or("/", |p| p.as_str());
-    let request = hyper::Request::get(path)
+    let mut request = hyper::Request::get(path)
         .header("host", &target.host)
         .header("accept", "text/event-stream")
-        .header("cache-control", "no-cache")
+        .header("cache-control", "no-cache");
+    if let Some(authorization) = &target.authorization {
+        request = request.header("authorization", authorization);
+    }
+    let request = request
         .body(Empty::<Bytes>::new())
         .map_err(|e| format!("request: {e}"))?;
     let response = sender

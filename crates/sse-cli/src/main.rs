@@ -10,6 +10,7 @@ mod client;
 mod publish;
 mod serve;
 mod tail;
+mod token;
 
 use std::process::ExitCode;
 
@@ -26,22 +27,26 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the SSE server (in memory).
-    Serve(serve::ServeArgs),
+    // Boxed: its many options would make every other command as large.
+    Serve(Box<serve::ServeArgs>),
     /// Publish one event: ssectl publish /pets/dogs new-dog Corgi
     Publish(publish::PublishArgs),
     /// Follow an event stream (a namespace, or any SSE URL) and print its events.
     Tail(tail::TailArgs),
     /// Load-test any SSE server: open many streams and measure what arrives.
     Bench(bench::BenchArgs),
+    /// Print a signed token (JWT) for a server started with --jwt-secret or --jwt-key.
+    Token(token::TokenArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Publish(args) => publish::run(args),
         Command::Tail(args) => tail::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Token(args) => token::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,7 +13,8 @@ pub struct PublishArgs {
     #[command(flatten)]
     server: ServerArg,
 
-    /// Bearer token for a server that requires one.
+    /// Bearer token for a server that requires one: its publish token, or a signed one
+    /// from `ssectl token`.
     #[arg(long, env = "SSE_PUBLISH_TOKEN", hide_env_values = true)]
     token: Option<String>,
 

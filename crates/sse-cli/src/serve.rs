@@ -18,9 +18,25 @@ pub struct ServeArgs {
     #[arg(long, env = "SSE_PUBLISH_TOKEN", hide_env_values = true, value_parser = non_empty_token)]
     publish_token: Option<String>,
 
-    /// Allow publishing without a token on a non-loopback address.
+    /// Allow publishing without a token on a non-loopback address (and, with
+    /// --jwt-secret or --jwt-key, anywhere).
     #[arg(long, env = "SSE_ALLOW_ANONYMOUS_PUBLISH")]
     allow_anonymous_publish: bool,
+
+    /// Require signed tokens (JWT, HS256 with this secret) to subscribe and publish; see
+    /// `ssectl token`.
+    #[arg(long, env = "SSE_JWT_SECRET", hide_env_values = true, value_parser = non_empty_token, conflicts_with = "jwt_key")]
+    jwt_secret: Option<String>,
+
+    /// Require signed tokens (JWT) verified with this PEM public key: RS256, ES256
+    /// (P-256) or EdDSA (Ed25519), as the key's kind says.
+    #[arg(long, env = "SSE_JWT_KEY")]
+    jwt_key: Option<std::path::PathBuf>,
+
+    /// Clock skew tolerated on a token's exp, nbf and iat; a stream ends at its token's
+    /// exp plus this.
+    #[arg(long, env = "SSE_JWT_LEEWAY", default_value_t = sse_hyper::DEFAULT_JWT_LEEWAY.into())]
+    jwt_leeway: Duration,
 
     /// Require this token (bearer or `?token=`) for /admin/ and /admin/status.json.
     #[arg(long, env = "SSE_ADMIN_TOKEN", hide_env_values = true, value_parser = non_empty_token)]
@@ -159,6 +175,16 @@ impl ServeArgs {
         if let Some(token) = &self.admin_token {
             builder = builder.admin_token(token.clone());
         }
+        if let Some(key) = self.jwt_key()? {
+            tracing::info!(
+                algorithm = key.algorithm(),
+                "signed tokens required to subscribe and publish"
+            );
+            builder = builder
+                .jwt_leeway(*self.jwt_leeway)
+                .jwt(key)
+                .allow_anonymous_publish(self.allow_anonymous_publish);
+        }
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             let tls = sse_hyper::TlsConfig::from_pem_files(cert, key).map_err(|e| e.to_string())?;
             builder = builder.tls(tls);
@@ -196,9 +222,21 @@ impl ServeArgs {
         Ok(None)
     }
 
+    /// The key of --jwt-secret or --jwt-key, if one is given.
+    fn jwt_key(&self) -> Result<Option<sse_hyper::JwtKey>, String> {
+        let key = match (&self.jwt_secret, &self.jwt_key) {
+            (Some(secret), _) => sse_hyper::JwtKey::hs256_secret(secret),
+            (None, Some(path)) => sse_hyper::JwtKey::from_public_pem_file(path),
+            (None, None) => return Ok(None),
+        };
+        key.map(Some)
+            .map_err(|e| format!("--jwt-secret/--jwt-key: {e}"))
+    }
+
     /// Refuses anonymous publishing on an address other machines can reach.
     fn check_publish_security(&self) -> Result<(), String> {
-        let has_token = self.publish_token.is_some();
+        let has_token =
+            self.publish_token.is_some() || self.jwt_secret.is_some() || self.jwt_key.is_some();
         if self.listen.ip().is_loopback() || has_token || self.allow_anonymous_publish {
             return Ok(());
         }
@@ -338,6 +376,7 @@ mod tests {
         assert_eq!(args.queue, sse_core::DEFAULT_QUEUE_CAPACITY);
         assert_eq!(args.max_connections, sse_hyper::DEFAULT_MAX_CONNECTIONS);
         assert_eq!(args.max_body, sse_hyper::DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(*args.jwt_leeway, sse_hyper::DEFAULT_JWT_LEEWAY);
         assert_eq!(args.retry, None);
         assert_eq!(args.cors().unwrap(), CorsOrigins::Any);
     }
@@ -347,6 +386,8 @@ mod tests {
         let error = parse(&["--publish-token", ""]).unwrap_err().to_string();
         assert!(error.contains("the token is empty"), "{error}");
         let error = parse(&["--admin-token="]).unwrap_err().to_string();
+        assert!(error.contains("the token is empty"), "{error}");
+        let error = parse(&["--jwt-secret="]).unwrap_err().to_string();
         assert!(error.contains("the token is empty"), "{error}");
     }
 }

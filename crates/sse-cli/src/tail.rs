@@ -29,6 +29,10 @@ pub struct TailArgs {
     #[arg(value_name = "NAMESPACE|URL")]
     target: String,
 
+    /// Bearer token to send (such as one from `ssectl token`).
+    #[arg(long)]
+    token: Option<String>,
+
     /// Resume after this event id (sent as Last-Event-ID).
     #[arg(long)]
     last_event_id: Option<String>,
@@ -115,6 +119,9 @@ async fn follow(args: &TailArgs, url: &str) -> Result<Stop, String> {
             .get(url)
             .header("accept", "text/event-stream")
             .header("cache-control", "no-cache");
+        if let Some(token) = &args.token {
+            request = request.bearer_auth(token);
+        }
         if !decoder.last_event_id().is_empty() {
             // From bytes: an id may be any UTF-8 text, which `from_str` would refuse.
             if let Ok(value) =

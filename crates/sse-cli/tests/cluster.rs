@@ -341,3 +341,59 @@ fn bench_publishing_on_one_node_is_read_on_another() {
     let latency = report.latency_ms.expect("published events are timed");
     assert_eq!(latency.samples, report.events_published * 3);
 }
+
+#[tokio::test]
+async fn signed_tokens_work_across_nodes() {
+    const SECRET: &str = "cluster secret";
+    let redis = RedisServer::start();
+    let (a, b) = (
+        node(&redis, &["--jwt-secret", SECRET]),
+        node(&redis, &["--jwt-secret", SECRET]),
+    );
+    let minted = common::run(&[
+        "token",
+        "--secret",
+        SECRET,
+        "--subscribe",
+        "/users/42",
+        "--publish",
+        "/users/42",
+    ]);
+    assert!(minted.status.success(), "{minted:?}");
+    let token = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+    let tail = common::ssectl()
+        .args(["tail", "--server", &a.base, "/users/42", "--token", &token])
+        .args(["--count", "1", "--format", "json", "--timeout", "30s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::wait_for_subscribers(&a.base, 1);
+    let denied = common::run(&[
+        "publish",
+        "--server",
+        &b.base,
+        "--token",
+        &token,
+        "/users/420",
+        "x",
+    ]);
+    assert!(!denied.status.success(), "{denied:?}");
+    let published = common::run(&[
+        "publish",
+        "--server",
+        &b.base,
+        "--token",
+        &token,
+        "/users/42/inbox",
+        "hello",
+    ]);
+    assert!(published.status.success(), "{published:?}");
+    let output = common::wait_with_deadline(tail);
+    assert!(output.status.success(), "{output:?}");
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        line["data"], "hello",
+        "published on b with a token, received on a"
+    );
+}

@@ -181,6 +181,9 @@ impl EventStream {
         if self.streams.is_ending() {
             return self.end("the server is shutting down");
         }
+        if self.guard.entry.is_expired() {
+            return self.end("its token expired");
+        }
         let before = out.len();
         match self.subscription.poll_recv_many(cx, out) {
             Poll::Ready(0) => {
@@ -269,6 +272,7 @@ mod tests {
             namespaces: vec!["/a".into()],
             client_ip: String::new(),
             user_agent: String::new(),
+            expires_at: Some(std::time::SystemTime::UNIX_EPOCH),
         };
         let guard = streams.open(10, info).unwrap();
         let body = SseBody::event_stream(
@@ -391,6 +395,17 @@ mod tests {
             Poll::Ready(None),
             "an ended stream stays ended"
         );
+    }
+
+    #[test]
+    fn the_expiry_sweep_wakes_the_stream_and_ends_it() {
+        let mut stream = fixture(8).opened();
+        stream.publish("queued before the end");
+        let wakes = stream.wakes();
+        stream.streams.sweep_expired(std::time::SystemTime::now());
+        assert_eq!(stream.wakes(), wakes + 1, "the sweep wakes the stream");
+        assert_eq!(stream.poll(), Poll::Ready(None));
+        assert!(stream.body.is_end_stream());
     }
 
     #[test]

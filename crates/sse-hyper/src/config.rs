@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use sse_core::{Hub, HubBuilder};
 
+use crate::jwt::{JwtKey, Verifier, DEFAULT_JWT_LEEWAY};
+
 /// The default keepalive interval: 15 s.
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
 /// The default limit on open event streams.
@@ -45,6 +47,9 @@ pub(crate) struct Config {
     pub(crate) cors: CorsOrigins,
     pub(crate) publish_token: Option<String>,
     pub(crate) admin_token: Option<String>,
+    pub(crate) jwt: Option<Verifier>,
+    pub(crate) jwt_leeway: Duration,
+    pub(crate) allow_anonymous_publish: bool,
     pub(crate) admin_enabled: bool,
     pub(crate) metrics_enabled: bool,
     pub(crate) header_read_timeout: Duration,
@@ -68,6 +73,9 @@ impl Default for Config {
             cors: CorsOrigins::Any,
             publish_token: None,
             admin_token: None,
+            jwt: None,
+            jwt_leeway: DEFAULT_JWT_LEEWAY,
+            allow_anonymous_publish: false,
             admin_enabled: true,
             metrics_enabled: true,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
@@ -178,6 +186,49 @@ impl ServerBuilder {
     /// If `token` is empty, as [`publish_token`](ServerBuilder::publish_token) does.
     pub fn admin_token(mut self, token: impl Into<String>) -> Self {
         self.config.admin_token = Some(non_empty_token(token.into(), "admin_token"));
+        self
+    }
+
+    /// Requires a signed token (JWT) verified with `key` to subscribe, and to publish
+    /// (where the static [`publish_token`](ServerBuilder::publish_token) is accepted
+    /// too): its `sse.subscribe` and `sse.publish` claims name the namespaces it covers,
+    /// each with everything below it. Only the key's algorithm is accepted, `exp` is
+    /// required, and a stream ends when its token expires. Default: no tokens.
+    ///
+    /// With a key set, publishing without any token is refused, even from loopback,
+    /// unless [`allow_anonymous_publish`](ServerBuilder::allow_anonymous_publish).
+    ///
+    /// ```
+    /// use sse_hyper::{JwtKey, Server};
+    ///
+    /// let server = Server::builder()
+    ///     .jwt(JwtKey::hs256_secret("a long random secret").unwrap())
+    ///     .publish_token("backend-publisher")
+    ///     .build();
+    /// # let _ = server;
+    /// ```
+    pub fn jwt(mut self, key: JwtKey) -> Self {
+        self.config.jwt = Some(Verifier::new(key, self.config.jwt_leeway));
+        self
+    }
+
+    /// The clock skew tolerated on a token's `exp`, `nbf` and `iat` (default
+    /// [`DEFAULT_JWT_LEEWAY`], rounded up to whole seconds). A stream ends at its token's
+    /// `exp` plus this leeway.
+    pub fn jwt_leeway(mut self, leeway: Duration) -> Self {
+        self.config.jwt_leeway = leeway;
+        if let Some(verifier) = self.config.jwt.take() {
+            self.config.jwt = Some(Verifier::new(verifier.key().clone(), leeway));
+        }
+        self
+    }
+
+    /// With a [`jwt`](ServerBuilder::jwt) key and no publish token, still accepts
+    /// publishing without any token (default off: configuring signed tokens closes
+    /// anonymous publishing). Without a JWT key it changes nothing: publishing is then
+    /// anonymous unless a publish token is set.
+    pub fn allow_anonymous_publish(mut self, allow: bool) -> Self {
+        self.config.allow_anonymous_publish = allow;
         self
     }
 

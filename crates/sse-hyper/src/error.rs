@@ -40,8 +40,12 @@ pub enum ErrorCode {
     EmptyBatch,
     /// 400: the request body could not be read.
     BodyReadFailed,
-    /// 401: the bearer token is missing or wrong.
+    /// 401: the bearer token is missing or wrong; with signed tokens (JWT), also
+    /// malformed, badly signed, signed with another algorithm than the key's, expired
+    /// or not valid yet.
     Unauthorized,
+    /// 403: a valid signed token (JWT) that does not cover the namespace asked for.
+    Forbidden,
     /// 404: no route serves the path.
     NotFound,
     /// 405: the route exists but not for this method (the answer carries `Allow`).
@@ -73,6 +77,7 @@ impl ErrorCode {
         ErrorCode::EmptyBatch,
         ErrorCode::BodyReadFailed,
         ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
@@ -95,6 +100,7 @@ impl ErrorCode {
             ErrorCode::EmptyBatch => "empty_batch",
             ErrorCode::BodyReadFailed => "body_read_failed",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::PayloadTooLarge => "payload_too_large",
@@ -118,6 +124,7 @@ impl ErrorCode {
             | ErrorCode::EmptyBatch
             | ErrorCode::BodyReadFailed => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -41,6 +41,7 @@ mod body;
 mod config;
 mod connection;
 mod error;
+mod jwt;
 mod publish;
 mod rates;
 mod request_body;
@@ -62,6 +63,7 @@ pub use config::{
     MIN_KEEPALIVE,
 };
 pub use error::{ApiError, ErrorCode};
+pub use jwt::{JwtKey, JwtKeyError, SigningKey, DEFAULT_JWT_LEEWAY};
 pub use rates::{RatePoint, Rates};
 pub use request_body::{BoxError, RequestBody};
 pub use routes::subscribe::{last_event_id, MAX_NAMESPACES_PER_STREAM};

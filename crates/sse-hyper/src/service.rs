@@ -131,6 +131,7 @@ impl SseService {
             namespaces: Vec::new(),
             client_ip: self.remote_addr.map(|a| a.to_string()).unwrap_or_default(),
             user_agent: String::new(),
+            expires_at: None,
         };
         routes::subscribe::open(&self.state, namespaces, last_event_id, info).await
     }

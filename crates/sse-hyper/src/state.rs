@@ -1,6 +1,7 @@
 //! What one service and its server share: the hub, the configuration, the stream
 //! registry, the draining flag, the request counters and the rate samples, and the one
-//! background task that keeps them (keepalive sweeps and rate samples).
+//! background task that keeps them (keepalive sweeps; every second, rate samples and
+//! the end of streams whose token expired).
 //!
 //! Fields are private: routes read through methods, so that what the state promises (a
 //! drain is final; the maintenance task runs once, and ends with the last reference) is
@@ -193,6 +194,7 @@ async fn maintenance(state: Weak<State>) {
             _ = sample.tick() => {
                 let Some(state) = state.upgrade() else { return };
                 state.sample_rates();
+                state.streams.sweep_expired(SystemTime::now());
             }
         }
     }

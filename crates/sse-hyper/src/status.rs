@@ -43,6 +43,9 @@ pub struct Status {
     pub msgs_broadcast: u64,
     /// Open event streams, oldest first.
     pub connections: Vec<ConnectionStatus>,
+    /// How many of the open streams were opened with a signed token (JWT); who holds
+    /// them is not reported.
+    pub authenticated_streams: u64,
     /// Seconds since start.
     pub uptime_seconds: f64,
     /// Events queued to subscribers since start, summed over subscribers.
@@ -126,6 +129,7 @@ pub(crate) async fn status(state: &State) -> Status {
         startup_time: unix_seconds(state.started_at()),
         msgs_broadcast: stats.events_published,
         connections: streams.snapshot(),
+        authenticated_streams: streams.authenticated_count() as u64,
         uptime_seconds: state.uptime().as_secs_f64(),
         deliveries: stats.deliveries,
         lagged_cutoffs: stats.lagged_cutoffs,

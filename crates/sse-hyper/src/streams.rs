@@ -14,6 +14,15 @@
 //!
 //! [`Streams::end_all`] raises a flag and wakes every stream; each ends its response
 //! cleanly (the final chunk, or END_STREAM on HTTP/2) at its next poll.
+//!
+//! # Token expiry, without a timer either
+//!
+//! A stream opened with a signed token carries a deadline (the token's `exp` plus the
+//! leeway). [`Streams::sweep_expired`], run by the same background task once a second,
+//! marks the streams past their deadline and wakes them; each then ends cleanly like at
+//! shutdown, and its client reconnects with a fresh token and `Last-Event-ID`. A stream
+//! thus ends within a second after its deadline. The sweep returns at once while no open
+//! stream has a deadline.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -32,6 +41,9 @@ pub(crate) struct StreamInfo {
     pub(crate) namespaces: Vec<String>,
     pub(crate) client_ip: String,
     pub(crate) user_agent: String,
+    /// When the stream's token stops being accepted; `None` for a stream opened without
+    /// one.
+    pub(crate) expires_at: Option<SystemTime>,
 }
 
 /// One open stream as the registry sees it.
@@ -43,6 +55,7 @@ pub(crate) struct StreamEntry {
     pub(crate) msgs_sent: AtomicU64,
     wrote_since_sweep: AtomicBool,
     keepalive_due: AtomicBool,
+    expired: AtomicBool,
     waker: Mutex<Option<Waker>>,
 }
 
@@ -67,6 +80,11 @@ impl StreamEntry {
         self.wrote_since_sweep.store(true, Ordering::Relaxed);
     }
 
+    /// Whether the stream's token expired, so the stream must end.
+    pub(crate) fn is_expired(&self) -> bool {
+        self.expired.load(Ordering::Acquire)
+    }
+
     /// Whether a keepalive is due (and clears the flag).
     pub(crate) fn take_keepalive_due(&self) -> bool {
         self.keepalive_due.swap(false, Ordering::AcqRel)
@@ -79,6 +97,8 @@ pub(crate) struct Streams {
     entries: Mutex<HashMap<u64, Arc<StreamEntry>>>,
     next_key: AtomicU64,
     open: AtomicUsize,
+    /// Open streams with a token deadline (the admin status's authenticated streams).
+    with_deadline: AtomicUsize,
     ending: AtomicBool,
     pub(crate) opened_total: AtomicU64,
     pub(crate) refused_total: AtomicU64,
@@ -96,6 +116,9 @@ pub(crate) struct StreamGuard {
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.streams.lock().remove(&self.entry.key);
+        if self.entry.info.expires_at.is_some() {
+            self.streams.with_deadline.fetch_sub(1, Ordering::AcqRel);
+        }
         self.streams.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -150,8 +173,12 @@ impl Streams {
             msgs_sent: AtomicU64::new(0),
             wrote_since_sweep: AtomicBool::new(false),
             keepalive_due: AtomicBool::new(false),
+            expired: AtomicBool::new(false),
             waker: Mutex::new(None),
         });
+        if entry.info.expires_at.is_some() {
+            self.with_deadline.fetch_add(1, Ordering::AcqRel);
+        }
         self.lock().insert(entry.key, Arc::clone(&entry));
         self.opened_total.fetch_add(1, Ordering::Relaxed);
         Ok(StreamGuard {
@@ -176,6 +203,34 @@ impl Streams {
             .collect();
         for entry in idle {
             entry.keepalive_due.store(true, Ordering::Release);
+            entry.wake();
+        }
+    }
+
+    /// How many open streams were opened with a token.
+    pub(crate) fn authenticated_count(&self) -> usize {
+        self.with_deadline.load(Ordering::Acquire)
+    }
+
+    /// Marks every stream whose token deadline is not after `now` as expired and wakes
+    /// it, so it ends cleanly at its next poll.
+    pub(crate) fn sweep_expired(&self, now: SystemTime) {
+        if self.authenticated_count() == 0 {
+            return;
+        }
+        let expired: Vec<Arc<StreamEntry>> = self
+            .lock()
+            .values()
+            .filter(|entry| {
+                entry
+                    .info
+                    .expires_at
+                    .is_some_and(|deadline| deadline <= now)
+            })
+            .filter(|entry| !entry.expired.swap(true, Ordering::AcqRel))
+            .cloned()
+            .collect();
+        for entry in expired {
             entry.wake();
         }
     }
@@ -232,7 +287,29 @@ mod tests {
             namespaces: vec!["/a".into()],
             client_ip: "127.0.0.1:1".into(),
             user_agent: "test".into(),
+            expires_at: None,
         }
+    }
+
+    #[test]
+    fn the_expiry_sweep_marks_only_streams_past_their_deadline() {
+        let streams = Arc::new(Streams::default());
+        let now = SystemTime::now();
+        let deadline = |at| StreamInfo {
+            expires_at: Some(at),
+            ..info()
+        };
+        let anonymous = streams.open(10, info()).unwrap();
+        let due = streams.open(10, deadline(now)).unwrap();
+        let later = streams
+            .open(10, deadline(now + std::time::Duration::from_secs(60)))
+            .unwrap();
+        assert_eq!(streams.authenticated_count(), 2);
+        streams.sweep_expired(now);
+        assert!(due.entry.is_expired());
+        assert!(!later.entry.is_expired() && !anonymous.entry.is_expired());
+        drop(due);
+        assert_eq!(streams.authenticated_count(), 1, "freed with the stream");
     }
 
     #[test]

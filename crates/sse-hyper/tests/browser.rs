@@ -420,3 +420,187 @@ async fn admin_page_renders_and_shows_a_live_connection() {
     );
     drop(stream);
 }
+
+/// A page origin for the signed-token test: `/` is the page, `/token` hands out a fresh
+/// token once the test allows it, and `POST /report` passes the page's reports to the
+/// test (so reporting needs no token of its own).
+async fn serve_token_page(
+    html: String,
+    fresh_token: String,
+    hand_out: tokio::sync::watch::Receiver<bool>,
+    reports: tokio::sync::mpsc::UnboundedSender<serde_json::Value>,
+) -> SocketAddr {
+    use http_body_util::BodyExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (html, fresh_token) = (html.clone(), fresh_token.clone());
+            let (hand_out, reports) = (hand_out.clone(), reports.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let (html, fresh_token) = (html.clone(), fresh_token.clone());
+                    let (mut hand_out, reports) = (hand_out.clone(), reports.clone());
+                    async move {
+                        let body = match request.uri().path() {
+                            "/token" => {
+                                let _ = hand_out.wait_for(|allowed| *allowed).await;
+                                fresh_token
+                            }
+                            "/report" => {
+                                let bytes = request.into_body().collect().await.unwrap().to_bytes();
+                                let _ = reports.send(serde_json::from_slice(&bytes).unwrap());
+                                String::new()
+                            }
+                            _ => html,
+                        };
+                        let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+                        response
+                            .headers_mut()
+                            .insert("content-type", "text/html; charset=utf-8".parse().unwrap());
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// Waits for a report of the page that satisfies `accept`.
+async fn wait_for_report(
+    reports: &mut tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+    what: &str,
+    accept: fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    within(what, async {
+        loop {
+            let report = reports.recv().await.expect("the page reports");
+            if accept(&report) {
+                return report;
+            }
+        }
+    })
+    .await
+}
+
+/// Opens `EventSource` with `?token=`; when the stream is refused for good (its token
+/// expired, so the browser's own reconnection gets 401), fetches a fresh token and opens
+/// a new `EventSource` that resumes after the last event seen.
+fn token_page(sse_origin: &str, first_token: &str) -> String {
+    format!(
+        r#"<!doctype html><meta charset="utf-8"><title>EventSource with a token</title>
+<script>
+const sse = "{sse_origin}";
+const log = [];
+let opens = 0, refusals = 0, lastId = "";
+function report() {{
+  fetch("/report", {{ method: "POST", body: JSON.stringify({{ opens, refusals, log }}) }});
+}}
+function connect(token) {{
+  let url = sse + "/subscribe/feed?token=" + encodeURIComponent(token);
+  if (lastId) url += "&lastEventId=" + encodeURIComponent(lastId);
+  const source = new EventSource(url);
+  source.onopen = () => {{ opens += 1; report(); }};
+  source.onmessage = (e) => {{ lastId = e.lastEventId; log.push({{ data: e.data, id: e.lastEventId }}); report(); }};
+  source.onerror = async () => {{
+    if (source.readyState !== EventSource.CLOSED) return;
+    refusals += 1; report();
+    const fresh = await (await fetch("/token")).text();
+    connect(fresh);
+  }};
+}}
+connect("{first_token}");
+</script>"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_with_a_query_token_is_cut_off_at_expiry_and_resumes_with_a_fresh_one() {
+    const SECRET: &str = "browser secret";
+    const PUBLISHER: &str = "browser-test-publisher";
+    let signer = sse_hyper::SigningKey::hs256_secret(SECRET).unwrap();
+    let feed = [Namespace::parse("/feed").unwrap()];
+    let server = TestServer::start(
+        Server::builder()
+            .jwt(sse_hyper::JwtKey::hs256_secret(SECRET).unwrap())
+            .jwt_leeway(Duration::ZERO)
+            .publish_token(PUBLISHER)
+            .retry(Some(Duration::from_millis(200))),
+    )
+    .await;
+    let publish = |data: &'static str| {
+        let url = server.url("/publish/feed");
+        async move {
+            let response = client()
+                .post(url)
+                .bearer_auth(PUBLISHER)
+                .body(data)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 202);
+            let reply: serde_json::Value = response.json().await.unwrap();
+            (data.to_owned(), reply["id"].as_str().unwrap().to_owned())
+        }
+    };
+    let short = signer.sign(&feed, &[], Duration::from_secs(3)).unwrap();
+    let fresh = signer.sign(&feed, &[], Duration::from_secs(600)).unwrap();
+    let (allow, hand_out) = tokio::sync::watch::channel(false);
+    let (report_tx, mut report_rx) = tokio::sync::mpsc::unbounded_channel();
+    let page = serve_token_page(
+        token_page(&format!("http://{}", server.addr), &short),
+        fresh,
+        hand_out,
+        report_tx,
+    )
+    .await;
+    let profile = tempfile::tempdir().unwrap();
+    let mut browser: Child = chromium(&profile)
+        .arg(format!("http://{page}/"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromium");
+
+    wait_for_report(&mut report_rx, "the page to connect", |r| r["opens"] == 1).await;
+    let mut expected = vec![publish("before 1").await, publish("before 2").await];
+    wait_for_report(&mut report_rx, "two events", |r| log_len(r) == 2).await;
+    // The token expires: the stream ends, the browser's reconnection with the same URL is
+    // refused, and the page asks for a fresh token, which it gets only after these two
+    // events are published, so they can only reach it by replay.
+    wait_for_report(&mut report_rx, "the stream to end and be refused", |r| {
+        r["refusals"] == 1
+    })
+    .await;
+    assert_eq!(server.hub.stats().subscribers, 0);
+    expected.push(publish("while away 1").await);
+    expected.push(publish("while away 2").await);
+    allow.send(true).unwrap();
+    wait_for_report(&mut report_rx, "the page to resume", |r| {
+        r["opens"] == 2 && log_len(r) == 4
+    })
+    .await;
+    expected.push(publish("live again").await);
+    let report = wait_for_report(&mut report_rx, "the live event", |r| log_len(r) == 5).await;
+    let log: Vec<(String, String)> = report["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["data"].as_str().unwrap().to_owned(),
+                e["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(log, expected, "every event once, in order, with its id");
+    assert_eq!(report["refusals"], 1);
+    browser.kill().await.ok();
+}

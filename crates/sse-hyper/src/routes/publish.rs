@@ -1,8 +1,10 @@
 //! `POST /publish/{namespace}` (one event) and `POST /publish` (an NDJSON batch).
 //!
-//! Each request is admitted (counted, refused while draining or without the token),
-//! read within the body limit, parsed whole by `publish.rs`, and only then published, so
-//! a refused request publishes nothing.
+//! Each request is admitted (counted, refused while draining or without a token that
+//! lets it publish), read within the body limit, parsed whole by `publish.rs`, checked
+//! against what its token covers, and only then published, so a refused request
+//! publishes nothing: a batch with one line outside the token's namespaces is refused
+//! whole.
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use sse_core::{Event, Namespace};
 use crate::auth;
 use crate::body::SseBody;
 use crate::error::{ApiError, ErrorCode};
+use crate::jwt::{Action, Grant, TokenError};
 use crate::publish::{batch_events, body_kind, single_event, BodyKind, QueryFields};
 use crate::request_body::{read_limited, RequestBody};
 use crate::response;
@@ -40,8 +43,9 @@ pub(crate) async fn handle_single(
     request: Request<impl RequestBody>,
     path_namespace: &str,
 ) -> Result<Response<SseBody>, ApiError> {
-    admit(state, request.headers())?;
+    let publisher = admit(state, request.headers())?;
     let namespace = Namespace::parse(path_namespace)?;
+    publisher.check(std::slice::from_ref(&namespace))?;
     let kind = content_kind(request.headers())?;
     let query = QueryFields::parse(request.uri().query())?;
     let body = read_limited(request, state.config().max_body_bytes).await?;
@@ -66,7 +70,7 @@ pub(crate) async fn handle_batch(
     state: &State,
     request: Request<impl RequestBody>,
 ) -> Result<Response<SseBody>, ApiError> {
-    admit(state, request.headers())?;
+    let publisher = admit(state, request.headers())?;
     if content_kind(request.headers())? != BodyKind::NdJson {
         return Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
@@ -76,6 +80,11 @@ pub(crate) async fn handle_batch(
     }
     let body = read_limited(request, state.config().max_body_bytes).await?;
     let events = batch_events(&body)?;
+    for (index, (namespace, _)) in events.iter().enumerate() {
+        publisher
+            .check([namespace])
+            .map_err(|e| e.prefixed(format_args!("line {} (nothing was published)", index + 1)))?;
+    }
     let count = events.len();
     let published = publish(state, events).await?;
     let accepted = BatchAccepted {
@@ -115,18 +124,62 @@ async fn publish(
     Ok(published)
 }
 
-/// Counts a publish request and refuses it while draining or without the token.
-fn admit(state: &State, headers: &HeaderMap) -> Result<(), ApiError> {
+/// Who is publishing, as far as the namespaces go.
+enum Publisher {
+    /// Anyone, or the holder of the static publish token: every namespace.
+    Unrestricted,
+    /// The holder of a signed token: the namespaces its `sse.publish` covers.
+    Granted(Grant),
+}
+
+impl Publisher {
+    /// Refuses with 403 unless every namespace may be published to.
+    fn check<'a>(
+        &self,
+        namespaces: impl IntoIterator<Item = &'a Namespace>,
+    ) -> Result<(), ApiError> {
+        match self {
+            Publisher::Unrestricted => Ok(()),
+            Publisher::Granted(grant) => grant.check(Action::Publish, namespaces),
+        }
+    }
+}
+
+/// Counts a publish request and refuses it while draining or without a token that lets
+/// it publish: the static publish token, or a signed one (whose namespaces are checked
+/// once the request is read). Without either configured, or with only a JWT key and
+/// anonymous publishing allowed, anyone may publish.
+fn admit(state: &State, headers: &HeaderMap) -> Result<Publisher, ApiError> {
     state.count_publish_request();
     if state.is_draining() {
         return Err(ApiError::draining());
     }
-    if let Some(token) = &state.config().publish_token {
-        if !auth::bearer_matches(headers, token) {
-            return Err(ApiError::unauthorized("publishing"));
+    let config = state.config();
+    let needs_token =
+        config.publish_token.is_some() || (config.jwt.is_some() && !config.allow_anonymous_publish);
+    if !needs_token {
+        return Ok(Publisher::Unrestricted);
+    }
+    if let Some(token) = &config.publish_token {
+        if auth::bearer_matches(headers, token) {
+            return Ok(Publisher::Unrestricted);
         }
     }
-    Ok(())
+    let Some(verifier) = &config.jwt else {
+        return Err(ApiError::unauthorized("publishing"));
+    };
+    let token = auth::bearer_token(headers)
+        .ok_or_else(|| TokenError::Missing.into_api_error("publishing"))?;
+    let token = std::str::from_utf8(token).map_err(|_| {
+        TokenError::Malformed {
+            reason: "it is not text",
+        }
+        .into_api_error("publishing")
+    })?;
+    let grant = verifier
+        .verify(token)
+        .map_err(|e| e.into_api_error("publishing"))?;
+    Ok(Publisher::Granted(grant))
 }
 
 fn content_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {

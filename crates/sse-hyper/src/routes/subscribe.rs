@@ -4,6 +4,12 @@
 //! the hub's stream behind their own route
 //! ([`SseService::event_stream`](crate::SseService::event_stream)): connection limit,
 //! draining, namespace reduction, replay after `Last-Event-ID`, and the response head.
+//!
+//! With signed tokens configured, this route (not [`open`], whose callers authenticate
+//! in their own way) verifies the token once and checks that it covers every namespace
+//! asked for; the stream then carries only the token's deadline. A token in the query
+//! (`?token=`, for `EventSource`) is read here and goes nowhere else: the admin status
+//! keeps the path without its query, and nothing logs it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,8 +17,10 @@ use std::sync::Arc;
 use http::{header, HeaderMap, HeaderValue, Request, Response};
 use sse_core::{Namespace, Subscription};
 
+use crate::auth;
 use crate::body::SseBody;
 use crate::error::{ApiError, ErrorCode};
+use crate::jwt::{Action, TokenError};
 use crate::state::State;
 use crate::streams::StreamInfo;
 
@@ -26,6 +34,8 @@ pub(crate) struct StreamRequest {
     pub(crate) namespaces: Vec<Namespace>,
     pub(crate) last_event_id: Option<String>,
     pub(crate) info: StreamInfo,
+    /// The bearer token, or else the `?token=` one.
+    token: Option<String>,
 }
 
 impl StreamRequest {
@@ -44,7 +54,11 @@ impl StreamRequest {
             namespaces: Vec::new(),
             client_ip: remote_addr.map(|a| a.to_string()).unwrap_or_default(),
             user_agent: header_text(request.headers(), header::USER_AGENT).unwrap_or_default(),
+            expires_at: None,
         };
+        let token = auth::bearer_token(request.headers())
+            .map(|token| String::from_utf8_lossy(token).into_owned())
+            .or(query.token);
         // The header wins: on reconnection a browser sends it with the newest id, while
         // the URL still carries the ?lastEventId= it was first opened with.
         let last_event_id = header_text(request.headers(), "last-event-id").or(query.last_event_id);
@@ -52,11 +66,13 @@ impl StreamRequest {
             namespaces,
             last_event_id,
             info,
+            token,
         })
     }
 
-    /// Opens the stream asked for.
-    pub(crate) async fn open(self, state: &Arc<State>) -> Result<Response<SseBody>, ApiError> {
+    /// Opens the stream asked for, once its token allows it.
+    pub(crate) async fn open(mut self, state: &Arc<State>) -> Result<Response<SseBody>, ApiError> {
+        self.info.expires_at = self.authorize(state)?;
         open(
             state,
             &self.namespaces,
@@ -64,6 +80,25 @@ impl StreamRequest {
             self.info,
         )
         .await
+    }
+}
+
+impl StreamRequest {
+    /// With signed tokens configured: verifies the token and checks that it covers
+    /// every namespace asked for, giving the stream's deadline. Without: `None`.
+    fn authorize(&self, state: &State) -> Result<Option<std::time::SystemTime>, ApiError> {
+        let Some(verifier) = &state.config().jwt else {
+            return Ok(None);
+        };
+        let token = self
+            .token
+            .as_deref()
+            .ok_or_else(|| TokenError::Missing.into_api_error("subscribing"))?;
+        let grant = verifier
+            .verify(token)
+            .map_err(|e| e.into_api_error("subscribing"))?;
+        grant.check(Action::Subscribe, &self.namespaces)?;
+        Ok(Some(grant.expires_at))
     }
 }
 
@@ -161,6 +196,7 @@ pub fn last_event_id<B>(request: &Request<B>) -> Option<String> {
 struct SubscribeQuery {
     namespaces: Vec<Namespace>,
     last_event_id: Option<String>,
+    token: Option<String>,
 }
 
 impl SubscribeQuery {
@@ -168,6 +204,7 @@ impl SubscribeQuery {
         let mut parsed = SubscribeQuery {
             namespaces: Vec::new(),
             last_event_id: None,
+            token: None,
         };
         for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
             match key.as_ref() {
@@ -179,6 +216,7 @@ impl SubscribeQuery {
                     parsed.namespaces.push(Namespace::parse(&value)?);
                 }
                 "lastEventId" => parsed.last_event_id = Some(value.into_owned()),
+                "token" => parsed.token = Some(value.into_owned()),
                 _ => {}
             }
         }
