@@ -46,6 +46,13 @@ pub enum ErrorCode {
     Unauthorized,
     /// 403: a valid signed token (JWT) that does not cover the namespace asked for.
     Forbidden,
+    /// 403: an anonymous publish from a web page whose origin the CORS origins do not
+    /// list by name.
+    ForbiddenOrigin,
+    /// 403: anonymous publishing or the token-less admin interface asked for under a
+    /// `Host` that is not a loopback name (`localhost`, `127.0.0.1`, `[::1]`); the detail
+    /// names the token to set.
+    ForbiddenHost,
     /// 404: no route serves the path.
     NotFound,
     /// 405: the route exists but not for this method (the answer carries `Allow`).
@@ -78,6 +85,8 @@ impl ErrorCode {
         ErrorCode::BodyReadFailed,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
+        ErrorCode::ForbiddenOrigin,
+        ErrorCode::ForbiddenHost,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
@@ -101,6 +110,8 @@ impl ErrorCode {
             ErrorCode::BodyReadFailed => "body_read_failed",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::ForbiddenOrigin => "forbidden_origin",
+            ErrorCode::ForbiddenHost => "forbidden_host",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::PayloadTooLarge => "payload_too_large",
@@ -124,7 +135,9 @@ impl ErrorCode {
             | ErrorCode::EmptyBatch
             | ErrorCode::BodyReadFailed => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden | ErrorCode::ForbiddenOrigin | ErrorCode::ForbiddenHost => {
+                StatusCode::FORBIDDEN
+            }
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

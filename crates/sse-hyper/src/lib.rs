@@ -38,6 +38,7 @@
 
 mod auth;
 mod body;
+mod browser;
 mod config;
 mod connection;
 mod error;

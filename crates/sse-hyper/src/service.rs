@@ -146,6 +146,8 @@ impl SseService {
     pub async fn handle(&self, request: Request<impl RequestBody>) -> Response<SseBody> {
         self.state.ensure_maintenance();
         let origin = request.headers().get(header::ORIGIN).cloned();
+        let exposure = Route::of(request.uri().path(), &self.state)
+            .map_or(cors::Exposure::Never, Route::cors_exposure);
         let mut response = match routes::dispatch(&self.state, request, self.remote_addr).await {
             Ok(response) => response,
             Err(error) => {
@@ -155,6 +157,7 @@ impl SseService {
         };
         cors::apply(
             &self.state.config().cors,
+            exposure,
             origin.as_ref(),
             response.headers_mut(),
         );

@@ -18,7 +18,7 @@ use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use sse_core::{Decoder, Event, Namespace};
-use sse_hyper::Server;
+use sse_hyper::{CorsOrigins, Server};
 use tokio::net::TcpListener;
 use tokio::process::Child;
 
@@ -116,14 +116,17 @@ fn log_len(report: &serde_json::Value) -> usize {
 async fn browser_receives_named_events_reconnects_and_resumes_without_loss() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sse_addr = listener.local_addr().unwrap();
-    let builder = Server::builder().retry(Some(Duration::from_millis(200)));
+    let page = serve_page(event_source_page(&format!("http://{sse_addr}"))).await;
+    // The page publishes its reports anonymously, so its origin must be listed by name.
+    let builder = Server::builder()
+        .retry(Some(Duration::from_millis(200)))
+        .cors(CorsOrigins::List(vec![format!("http://{page}")]));
     let first = TestServer::start_on(listener, builder.clone());
     let hub = first.hub.clone();
     let mut reports = Reports {
         subscription: hub.subscribe(&[Namespace::parse("/browser-report").unwrap()]),
         decoder: Decoder::new(),
     };
-    let page = serve_page(event_source_page(&format!("http://{sse_addr}"))).await;
     let profile = tempfile::tempdir().unwrap();
     let mut browser: Child = chromium(&profile)
         .arg(format!("http://{page}/"))

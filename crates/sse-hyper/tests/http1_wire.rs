@@ -129,7 +129,7 @@ async fn requests_after_a_plain_answer_are_served_on_the_same_connection() {
     let mut stream = connect(
         &server,
         b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n\
-          POST /publish/pets HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello\
+          POST /publish/pets HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello\
           GET /nowhere HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
     )
     .await;

@@ -438,7 +438,7 @@ async fn cors_origin_list_echoes_only_listed_origins() {
     )
     .await;
     let good = client()
-        .get(server.url("/healthz"))
+        .get(server.url("/subscribe/a"))
         .header("origin", "https://good.example")
         .send()
         .await
@@ -449,7 +449,7 @@ async fn cors_origin_list_echoes_only_listed_origins() {
     );
     assert_eq!(good.headers()["vary"], "origin");
     let bad = client()
-        .get(server.url("/healthz"))
+        .get(server.url("/subscribe/a"))
         .header("origin", "https://evil.example")
         .send()
         .await
@@ -1003,4 +1003,233 @@ async fn service_mounts_under_a_path_prefix() {
             .status(),
         200
     );
+}
+
+/// The `error` member and the `access-control-allow-origin` header of an answer.
+async fn error_and_cors(response: reqwest::Response) -> (u16, String, Option<String>) {
+    let cors = response
+        .headers()
+        .get("access-control-allow-origin")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let code = body["error"].as_str().unwrap_or_default().to_owned();
+    (status, code, cors)
+}
+
+#[tokio::test]
+async fn a_cross_site_page_cannot_publish_anonymously() {
+    let server = TestServer::start(Server::builder()).await;
+    // What a form or `fetch` with a "simple" content type sends, without a preflight.
+    let single = client()
+        .post(server.url("/publish/x"))
+        .header("origin", "https://evil.example")
+        .header("content-type", "text/plain")
+        .body("pwned")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_and_cors(single).await,
+        (403, "forbidden_origin".to_owned(), None)
+    );
+    let batch = client()
+        .post(server.url("/publish"))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-ndjson")
+        .body("{\"namespace\": \"/x\", \"data\": \"pwned\"}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_and_cors(batch).await.1, "forbidden_origin");
+    assert_eq!(server.hub.stats().events_published, 0);
+    // Without an Origin (curl, ssectl, a backend) anonymous publishing still works.
+    server.publish("/publish/x", "from a program").await;
+}
+
+#[tokio::test]
+async fn a_listed_origin_may_publish_and_read_the_answer() {
+    let server = TestServer::start(
+        Server::builder().cors(CorsOrigins::List(vec!["https://app.example".into()])),
+    )
+    .await;
+    let preflight = client()
+        .request(reqwest::Method::OPTIONS, server.url("/publish/x"))
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let listed = client()
+        .post(server.url("/publish/x"))
+        .header("origin", "https://app.example")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 202);
+    assert_eq!(
+        listed.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let other = client()
+        .post(server.url("/publish/x"))
+        .header("origin", "https://evil.example")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_and_cors(other).await,
+        (403, "forbidden_origin".to_owned(), None)
+    );
+}
+
+#[tokio::test]
+async fn with_a_publish_token_the_token_decides_and_star_grants_no_cors() {
+    let server = TestServer::start(Server::builder().publish_token("s3cret")).await;
+    let response = client()
+        .post(server.url("/publish/x"))
+        .header("origin", "https://elsewhere.example")
+        .bearer_auth("s3cret")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "the `*` default is for event streams only"
+    );
+}
+
+#[tokio::test]
+async fn admin_metrics_and_health_answers_carry_no_cors_headers() {
+    let server = TestServer::start(Server::builder()).await;
+    for path in ["/admin/", "/admin/status.json", "/metrics", "/healthz"] {
+        for method in [reqwest::Method::GET, reqwest::Method::OPTIONS] {
+            let response = client()
+                .request(method.clone(), server.url(path))
+                .header("origin", "https://evil.example")
+                .header("access-control-request-method", "GET")
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success(), "{method} {path}");
+            assert!(
+                response
+                    .headers()
+                    .get("access-control-allow-origin")
+                    .is_none(),
+                "{method} {path}"
+            );
+        }
+    }
+    let stream = client()
+        .get(server.url("/subscribe/x"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.headers()["access-control-allow-origin"], "*");
+}
+
+#[tokio::test]
+async fn a_foreign_host_gets_no_anonymous_publishing_or_tokenless_admin() {
+    let server = TestServer::start(Server::builder()).await;
+    let port = server.addr.port();
+    // DNS rebinding: a page of evil.example whose name now points at 127.0.0.1.
+    let foreign = format!("evil.example:{port}");
+    let response = client()
+        .post(server.url("/publish/x"))
+        .header("host", &foreign)
+        .body("pwned")
+        .send()
+        .await
+        .unwrap();
+    let body = refused_by_code(response, "forbidden_host").await;
+    assert!(body["detail"].as_str().unwrap().contains("publish token"));
+    let response = client()
+        .get(server.url("/admin/status.json"))
+        .header("host", &foreign)
+        .send()
+        .await
+        .unwrap();
+    let body = refused_by_code(response, "forbidden_host").await;
+    assert!(body["detail"].as_str().unwrap().contains("admin token"));
+    assert_eq!(server.hub.stats().events_published, 0);
+
+    for host in [
+        format!("localhost:{port}"),
+        format!("LocalHost:{port}"),
+        "localhost".to_owned(),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let response = client()
+            .post(server.url("/publish/x"))
+            .header("host", &host)
+            .body("ok")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202, "{host}");
+        let response = client()
+            .get(server.url("/admin/status.json"))
+            .header("host", &host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{host}");
+    }
+    // Streams are public: any Host may subscribe.
+    let stream = client()
+        .get(server.url("/subscribe/x"))
+        .header("host", &foreign)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+}
+
+#[tokio::test]
+async fn with_tokens_a_foreign_host_is_served() {
+    let server = TestServer::start(Server::builder().publish_token("pub").admin_token("adm")).await;
+    let foreign = format!("hub.example:{}", server.addr.port());
+    let response = client()
+        .post(server.url("/publish/x"))
+        .header("host", &foreign)
+        .bearer_auth("pub")
+        .body("ok")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let response = client()
+        .get(server.url("/admin/status.json"))
+        .header("host", &foreign)
+        .bearer_auth("adm")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+/// Asserts a 403 with the JSON error `code` and returns the body.
+async fn refused_by_code(response: reqwest::Response, code: &str) -> serde_json::Value {
+    let (status, body) = error_body(response).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some(code)),
+        "{body}"
+    );
+    body
 }

@@ -5,6 +5,7 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 
 use crate::auth;
 use crate::body::SseBody;
+use crate::browser;
 use crate::error::ApiError;
 use crate::response;
 use crate::state::State;
@@ -43,11 +44,12 @@ pub(crate) async fn status(state: &State) -> Response<SseBody> {
     response
 }
 
-/// Lets the request through when no admin token is configured, or when it carries the
-/// token as a bearer token or as `?token=` (what a browser opening the page can send).
+/// Lets the request through when it carries the admin token as a bearer token or as
+/// `?token=` (what a browser opening the page can send), or, when no admin token is
+/// configured, when it is addressed to a loopback name (`browser.rs`: DNS rebinding).
 pub(crate) fn authorize<B>(state: &State, request: &Request<B>) -> Result<(), ApiError> {
     let Some(token) = &state.config().admin_token else {
-        return Ok(());
+        return browser::check_tokenless_admin(request);
     };
     let query_token = form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
         .find(|(key, _)| key == "token")

@@ -1,4 +1,10 @@
 //! Cross-origin reads: `Access-Control-Allow-Origin` on answers, and `OPTIONS` preflights.
+//!
+//! Which answers may carry it depends on the route ([`Exposure`]): event streams get
+//! what `--cors-origin` says (`*` by default); publish answers only an origin listed by
+//! name (a page may publish with a token, or anonymously from a listed origin, and read
+//! the reply); the admin interface, metrics and health checks never, so no page can read
+//! them through a visitor's browser.
 
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 
@@ -11,17 +17,36 @@ const ALLOWED_HEADERS: &str = "authorization, content-type, last-event-id, cache
 /// How long a browser may cache a preflight, in seconds.
 const PREFLIGHT_MAX_AGE: &str = "86400";
 
-/// Adds the CORS headers `origins` calls for to an answer to a request from `origin`.
-pub(crate) fn apply(origins: &CorsOrigins, origin: Option<&HeaderValue>, headers: &mut HeaderMap) {
-    match origins {
-        CorsOrigins::None => {}
-        CorsOrigins::Any => {
+/// Which cross-origin readers a route's answers admit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exposure {
+    /// Event streams: the configured origins, `*` included.
+    Streams,
+    /// Publish answers: only origins listed by name; `*` gives nothing.
+    ListedOnly,
+    /// Admin, metrics, health, unknown paths: no CORS headers at all.
+    Never,
+}
+
+/// Adds the CORS headers `origins` calls for, within `exposure`, to an answer to a
+/// request from `origin`.
+pub(crate) fn apply(
+    origins: &CorsOrigins,
+    exposure: Exposure,
+    origin: Option<&HeaderValue>,
+    headers: &mut HeaderMap,
+) {
+    match (origins, exposure) {
+        (_, Exposure::Never)
+        | (CorsOrigins::None, _)
+        | (CorsOrigins::Any, Exposure::ListedOnly) => {}
+        (CorsOrigins::Any, Exposure::Streams) => {
             headers.insert(
                 header::ACCESS_CONTROL_ALLOW_ORIGIN,
                 HeaderValue::from_static("*"),
             );
         }
-        CorsOrigins::List(allowed) => {
+        (CorsOrigins::List(allowed), _) => {
             headers.append(header::VARY, HeaderValue::from_static("origin"));
             let listed = origin
                 .and_then(|o| o.to_str().ok())
@@ -33,11 +58,16 @@ pub(crate) fn apply(origins: &CorsOrigins, origin: Option<&HeaderValue>, headers
     }
 }
 
-/// The answer to an `OPTIONS` request for a route that allows `allowed`.
-pub(crate) fn preflight(allowed: &'static str) -> Response<SseBody> {
+/// The answer to an `OPTIONS` request for a route that allows `allowed`: a preflight
+/// for routes a page may call, only `Allow` for the others. The origin is added by
+/// [`apply`].
+pub(crate) fn preflight(allowed: &'static str, exposure: Exposure) -> Response<SseBody> {
     let mut response = response::empty(StatusCode::NO_CONTENT);
     let headers = response.headers_mut();
     headers.insert(header::ALLOW, HeaderValue::from_static(allowed));
+    if exposure == Exposure::Never {
+        return response;
+    }
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static(allowed),
@@ -60,25 +90,44 @@ mod tests {
     #[test]
     fn a_listed_origin_is_echoed_and_others_get_nothing() {
         let origins = CorsOrigins::List(vec!["https://a.example".to_owned()]);
-        let mut headers = HeaderMap::new();
         let listed = HeaderValue::from_static("https://a.example");
-        apply(&origins, Some(&listed), &mut headers);
-        assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], listed);
-        assert_eq!(headers[header::VARY], "origin");
+        for exposure in [Exposure::Streams, Exposure::ListedOnly] {
+            let mut headers = HeaderMap::new();
+            apply(&origins, exposure, Some(&listed), &mut headers);
+            assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], listed);
+            assert_eq!(headers[header::VARY], "origin");
 
-        let mut headers = HeaderMap::new();
-        let other = HeaderValue::from_static("https://b.example");
-        apply(&origins, Some(&other), &mut headers);
-        assert!(!headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+            let mut headers = HeaderMap::new();
+            let other = HeaderValue::from_static("https://b.example");
+            apply(&origins, exposure, Some(&other), &mut headers);
+            assert!(!headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+        }
+    }
+
+    #[test]
+    fn star_is_for_streams_and_never_exposes_nothing() {
+        let origin = HeaderValue::from_static("https://a.example");
+        let listed = CorsOrigins::List(vec!["https://a.example".to_owned()]);
+        for (origins, exposure) in [
+            (&CorsOrigins::Any, Exposure::ListedOnly),
+            (&CorsOrigins::Any, Exposure::Never),
+            (&listed, Exposure::Never),
+        ] {
+            let mut headers = HeaderMap::new();
+            apply(origins, exposure, Some(&origin), &mut headers);
+            assert!(headers.is_empty(), "{origins:?} {exposure:?}");
+        }
+        let preflight = preflight("GET, OPTIONS", Exposure::Never);
+        assert_eq!(preflight.headers().len(), 1, "only Allow");
     }
 
     #[test]
     fn any_and_none_need_no_origin() {
         let mut headers = HeaderMap::new();
-        apply(&CorsOrigins::Any, None, &mut headers);
+        apply(&CorsOrigins::Any, Exposure::Streams, None, &mut headers);
         assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
         let mut headers = HeaderMap::new();
-        apply(&CorsOrigins::None, None, &mut headers);
+        apply(&CorsOrigins::None, Exposure::Streams, None, &mut headers);
         assert!(headers.is_empty());
     }
 }

@@ -65,6 +65,15 @@ impl<'a> Route<'a> {
         }
     }
 
+    /// Which CORS headers the route's answers may carry.
+    pub(crate) fn cors_exposure(self) -> cors::Exposure {
+        match self {
+            Route::Subscribe(_) => cors::Exposure::Streams,
+            Route::Publish(_) | Route::PublishBatch => cors::Exposure::ListedOnly,
+            _ => cors::Exposure::Never,
+        }
+    }
+
     /// The `Allow` header of the route.
     pub(crate) fn allowed_methods(self) -> &'static str {
         match self {
@@ -83,7 +92,10 @@ pub(crate) async fn dispatch(
     let full_path = request.uri().path();
     let route = Route::of(full_path, state).ok_or_else(|| ApiError::not_found(full_path))?;
     if request.method() == Method::OPTIONS {
-        return Ok(cors::preflight(route.allowed_methods()));
+        return Ok(cors::preflight(
+            route.allowed_methods(),
+            route.cors_exposure(),
+        ));
     }
     match (route, request.method()) {
         (Route::Subscribe(namespace), &Method::GET) => {

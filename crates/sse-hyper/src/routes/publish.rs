@@ -14,6 +14,7 @@ use sse_core::{Event, Namespace};
 
 use crate::auth;
 use crate::body::SseBody;
+use crate::browser;
 use crate::error::{ApiError, ErrorCode};
 use crate::jwt::{Action, Grant, TokenError};
 use crate::publish::{batch_events, body_kind, single_event, BodyKind, QueryFields};
@@ -43,7 +44,7 @@ pub(crate) async fn handle_single(
     request: Request<impl RequestBody>,
     path_namespace: &str,
 ) -> Result<Response<SseBody>, ApiError> {
-    let publisher = admit(state, request.headers())?;
+    let publisher = admit(state, &request)?;
     let namespace = Namespace::parse(path_namespace)?;
     publisher.check(std::slice::from_ref(&namespace))?;
     let kind = content_kind(request.headers())?;
@@ -70,7 +71,7 @@ pub(crate) async fn handle_batch(
     state: &State,
     request: Request<impl RequestBody>,
 ) -> Result<Response<SseBody>, ApiError> {
-    let publisher = admit(state, request.headers())?;
+    let publisher = admit(state, &request)?;
     if content_kind(request.headers())? != BodyKind::NdJson {
         return Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
@@ -148,8 +149,9 @@ impl Publisher {
 /// Counts a publish request and refuses it while draining or without a token that lets
 /// it publish: the static publish token, or a signed one (whose namespaces are checked
 /// once the request is read). Without either configured, or with only a JWT key and
-/// anonymous publishing allowed, anyone may publish.
-fn admit(state: &State, headers: &HeaderMap) -> Result<Publisher, ApiError> {
+/// anonymous publishing allowed, anyone may publish, but only through a loopback `Host`
+/// and not from a web page of an unlisted origin (`browser.rs`).
+fn admit<B>(state: &State, request: &Request<B>) -> Result<Publisher, ApiError> {
     state.count_publish_request();
     if state.is_draining() {
         return Err(ApiError::draining());
@@ -158,8 +160,10 @@ fn admit(state: &State, headers: &HeaderMap) -> Result<Publisher, ApiError> {
     let needs_token =
         config.publish_token.is_some() || (config.jwt.is_some() && !config.allow_anonymous_publish);
     if !needs_token {
+        browser::check_anonymous_publish(&config.cors, request)?;
         return Ok(Publisher::Unrestricted);
     }
+    let headers = request.headers();
     if let Some(token) = &config.publish_token {
         if auth::bearer_matches(headers, token) {
             return Ok(Publisher::Unrestricted);

@@ -1,0 +1,211 @@
+//! What a web page may do to a hub through a visitor's browser, judged from the `Host`
+//! and `Origin` headers, which a page cannot forge.
+//!
+//! Two attacks need nothing but a hub that answers without a token:
+//!
+//! - **Cross-site publishing.** Any page may `POST` a "simple" request (a `text/plain`
+//!   body, no custom header) to any address without a CORS preflight; it cannot read the
+//!   answer, but the event is published. So an anonymous publish that carries an `Origin`
+//!   is refused unless that origin is listed explicitly in the CORS origins; a `*`
+//!   default lets pages *read streams*, never publish.
+//! - **DNS rebinding.** A page of `evil.example` whose name is made to resolve to
+//!   `127.0.0.1` talks to a local hub as its own origin: no CORS check applies, and it can
+//!   read `/admin/status.json`. Its requests still say `Host: evil.example`, so anything
+//!   that no token protects (anonymous publishing, the admin interface without a token)
+//!   answers only requests whose `Host` is a loopback name.
+//!
+//! Requests that carry a configured token are judged by the token alone.
+
+use http::uri::Authority;
+use http::{header, HeaderMap, Request};
+
+use crate::config::CorsOrigins;
+use crate::error::{ApiError, ErrorCode};
+
+/// The host names that can only mean this machine, compared without regard to case.
+const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
+/// Refuses an anonymous publish from a foreign `Host` (403 `forbidden_host`) or from a
+/// web page whose origin `cors` does not list by name (403 `forbidden_origin`).
+pub(crate) fn check_anonymous_publish<B>(
+    cors: &CorsOrigins,
+    request: &Request<B>,
+) -> Result<(), ApiError> {
+    require_loopback_host(
+        request,
+        "anonymous publishing",
+        "a publish token (--publish-token)",
+    )?;
+    let Some(origin) = request.headers().get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let listed = match cors {
+        CorsOrigins::List(allowed) => allowed.iter().any(|a| a.as_bytes() == origin.as_bytes()),
+        CorsOrigins::Any | CorsOrigins::None => false,
+    };
+    if listed {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::ForbiddenOrigin,
+        format!(
+            "anonymous publishing is refused to web pages of origin {:?}, which the CORS \
+             origins (--cors-origin) do not list by name; list it, or publish with a token",
+            String::from_utf8_lossy(origin.as_bytes())
+        ),
+    ))
+}
+
+/// Refuses the token-less admin interface to a request for a foreign `Host` (403
+/// `forbidden_host`).
+pub(crate) fn check_tokenless_admin<B>(request: &Request<B>) -> Result<(), ApiError> {
+    require_loopback_host(
+        request,
+        "the admin interface without a token",
+        "an admin token (--admin-token)",
+    )
+}
+
+fn require_loopback_host<B>(request: &Request<B>, what: &str, token: &str) -> Result<(), ApiError> {
+    let host = request_host(request);
+    if host.as_deref().is_some_and(is_loopback_name) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::ForbiddenHost,
+        format!(
+            "{what} answers only requests for localhost, 127.0.0.1 or [::1], not {:?}; \
+             set {token} to serve it under other names",
+            host.unwrap_or_default()
+        ),
+    ))
+}
+
+/// The host the request is addressed to, without port: the URI's authority (HTTP/2's
+/// `:authority`, or an absolute-form HTTP/1.1 target, which overrides `Host`), else the
+/// `Host` header. `None` when neither is there or readable.
+fn request_host<B>(request: &Request<B>) -> Option<String> {
+    if let Some(authority) = request.uri().authority() {
+        return Some(authority.host().to_owned());
+    }
+    host_header(request.headers())
+}
+
+fn host_header(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::HOST)?.to_str().ok()?;
+    let authority: Authority = value.parse().ok()?;
+    Some(authority.host().to_owned())
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    LOOPBACK_NAMES
+        .iter()
+        .any(|name| name.eq_ignore_ascii_case(host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(host: Option<&str>, origin: Option<&str>) -> Request<()> {
+        let mut builder = Request::post("/publish/x");
+        if let Some(host) = host {
+            builder = builder.header(header::HOST, host);
+        }
+        if let Some(origin) = origin {
+            builder = builder.header(header::ORIGIN, origin);
+        }
+        builder.body(()).unwrap()
+    }
+
+    fn code(result: Result<(), ApiError>) -> Option<ErrorCode> {
+        result.err().map(|e| e.code())
+    }
+
+    #[test]
+    fn loopback_names_pass_with_any_port_and_case() {
+        for host in [
+            "localhost",
+            "LOCALHOST:8001",
+            "127.0.0.1",
+            "127.0.0.1:1",
+            "[::1]",
+            "[::1]:8001",
+        ] {
+            assert_eq!(
+                code(check_tokenless_admin(&request(Some(host), None))),
+                None,
+                "{host}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_hosts_and_no_host_are_foreign() {
+        for host in [
+            Some("evil.example"),
+            Some("localhost.evil.example:8001"),
+            Some("127.0.0.2"),
+            Some("10.0.0.1:8001"),
+            Some("[::2]"),
+            None,
+        ] {
+            assert_eq!(
+                code(check_tokenless_admin(&request(host, None))),
+                Some(ErrorCode::ForbiddenHost),
+                "{host:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_uri_authority_overrides_the_host_header() {
+        let request = Request::post("http://evil.example/publish/x")
+            .header(header::HOST, "localhost")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            code(check_tokenless_admin(&request)),
+            Some(ErrorCode::ForbiddenHost)
+        );
+        let http2 = Request::post("http://[::1]:8001/publish/x")
+            .body(())
+            .unwrap();
+        assert_eq!(code(check_tokenless_admin(&http2)), None);
+    }
+
+    #[test]
+    fn only_an_origin_listed_by_name_may_publish_anonymously() {
+        let listed = CorsOrigins::List(vec!["https://app.example".to_owned()]);
+        let check = |cors: &CorsOrigins, origin| {
+            code(check_anonymous_publish(
+                cors,
+                &request(Some("localhost"), origin),
+            ))
+        };
+        assert_eq!(check(&listed, Some("https://app.example")), None);
+        assert_eq!(check(&listed, None), None, "programs send no Origin");
+        for cors in [&listed, &CorsOrigins::Any, &CorsOrigins::None] {
+            assert_eq!(
+                check(cors, Some("https://evil.example")),
+                Some(ErrorCode::ForbiddenOrigin)
+            );
+            assert_eq!(check(cors, Some("null")), Some(ErrorCode::ForbiddenOrigin));
+        }
+    }
+
+    #[test]
+    fn a_foreign_host_is_refused_before_the_origin_is_looked_at() {
+        let result = check_anonymous_publish(
+            &CorsOrigins::Any,
+            &request(Some("evil.example"), Some("http://evil.example")),
+        );
+        let error = result.unwrap_err();
+        assert_eq!(error.code(), ErrorCode::ForbiddenHost);
+        assert!(
+            error.detail().contains("--publish-token"),
+            "{}",
+            error.detail()
+        );
+    }
+}
