@@ -29,13 +29,22 @@
 //! retained: [`History::after_order`] gives the retained events ordered after a key, or
 //! says that the history no longer reaches back that far.
 //!
+//! # Ids are unique while retained
+//!
+//! A resuming client names the last id it saw, so two retained events with one id would
+//! make replay start at the wrong one (after the newer, skipping what followed the older,
+//! with no gap reported). The hub therefore refuses a publisher-chosen id that
+//! [`History::is_retained`] (see [`PublishError`](crate::PublishError)).
+//!
 //! # Server-assigned ids
 //!
-//! An event published without an id gets the decimal number `base + position`, where
-//! `base` is the hub's start time in nanoseconds since the UNIX epoch. Ids are therefore
-//! unique and increasing within a hub's life, and a restarted hub starts above every id
-//! the previous one issued unless that one published more than one event per nanosecond of
-//! its life on average (or the clock went backwards between the two).
+//! An event published without an id gets the decimal number `base + offset`, where
+//! `base` is the hub's start time in nanoseconds since the UNIX epoch and `offset` is at
+//! least the event's position and above every offset assigned before; an offset whose id
+//! is in use (a publisher chose it) is skipped. Ids are therefore unique and increasing
+//! within a hub's life, and a restarted hub starts above every id the previous one issued
+//! unless that one published more than one event per nanosecond of its life on average
+//! (or the clock went backwards between the two).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -65,8 +74,16 @@ pub(crate) struct History {
     next_position: u64,
     positions: HashMap<Arc<str>, u64>,
     id_base: u64,
+    /// Every offset below this one was assigned or skipped.
+    next_id_offset: u64,
     /// The order key of the newest event evicted (or not kept, with capacity 0).
     evicted_through: Option<u128>,
+}
+
+/// How far server-assigned ids went during one publish, before it is committed.
+#[derive(Debug)]
+pub(crate) struct IdCursor {
+    next_offset: u64,
 }
 
 /// The requested id was not retained, so events may have been missed.
@@ -94,13 +111,50 @@ impl History {
             next_position: 0,
             positions: HashMap::new(),
             id_base,
+            next_id_offset: 0,
             evicted_through: None,
         }
     }
 
-    /// The id the next event gets when its publisher gave none.
-    pub(crate) fn next_assigned_id(&self) -> String {
-        self.id_base.wrapping_add(self.next_position).to_string()
+    /// Whether a retained event has `id`: a resume after it would be ambiguous.
+    pub(crate) fn is_retained(&self, id: &str) -> bool {
+        self.positions.contains_key(id)
+    }
+
+    /// Where server-assigned ids continue; hand it to [`assign_id`](History::assign_id)
+    /// for each event of one publish, then to [`commit_ids`](History::commit_ids) once
+    /// the publish is accepted.
+    pub(crate) fn id_cursor(&self) -> IdCursor {
+        IdCursor {
+            next_offset: self.next_id_offset,
+        }
+    }
+
+    /// The id for the event `index` events after the next one to be recorded, whose
+    /// publisher gave none: `base + offset` with the offset at least the event's position
+    /// and past the cursor, skipping ids retained or `taken` (by earlier events of the
+    /// same publish). The loop ends: the ids in use are finitely many.
+    pub(crate) fn assign_id(
+        &self,
+        cursor: &mut IdCursor,
+        index: usize,
+        taken: impl Fn(&str) -> bool,
+    ) -> String {
+        let position = self.next_position + index as u64;
+        let mut offset = cursor.next_offset.max(position);
+        loop {
+            let id = self.id_base.wrapping_add(offset).to_string();
+            offset += 1;
+            if !self.is_retained(&id) && !taken(&id) {
+                cursor.next_offset = offset;
+                return id;
+            }
+        }
+    }
+
+    /// Records that the ids `cursor` went past are used.
+    pub(crate) fn commit_ids(&mut self, cursor: IdCursor) {
+        self.next_id_offset = self.next_id_offset.max(cursor.next_offset);
     }
 
     /// Records a published event under its position as order key (or, with capacity 0,
@@ -257,10 +311,18 @@ mod tests {
         Namespace::parse(s).unwrap()
     }
 
+    /// Assigns and commits the id of the next event, alone in its publish.
+    fn next_assigned_id(history: &mut History) -> String {
+        let mut cursor = history.id_cursor();
+        let id = history.assign_id(&mut cursor, 0, |_| false);
+        history.commit_ids(cursor);
+        id
+    }
+
     fn filled(capacity: usize, count: u64) -> History {
         let mut history = History::new(capacity, 1000);
         for i in 0..count {
-            let id: Arc<str> = history.next_assigned_id().into();
+            let id: Arc<str> = next_assigned_id(&mut history).into();
             let namespace = if i % 2 == 0 { ns("/even") } else { ns("/odd") };
             history.push(id, namespace, Bytes::from(format!("event {i}")));
         }
@@ -269,8 +331,44 @@ mod tests {
 
     #[test]
     fn assigned_ids_count_up_from_base() {
-        let history = filled(4, 3);
-        assert_eq!(history.next_assigned_id(), "1003");
+        let mut history = filled(4, 3);
+        assert_eq!(next_assigned_id(&mut history), "1003");
+    }
+
+    #[test]
+    fn assigned_ids_skip_ids_in_use_and_keep_increasing() {
+        let mut history = History::new(10, 1000);
+        history.push("1001".into(), ns("/a"), Bytes::from("chosen"));
+        // Position 1 would give 1001, which a publisher chose.
+        assert_eq!(next_assigned_id(&mut history), "1002");
+        history.push("1002".into(), ns("/a"), Bytes::from("assigned"));
+        // Position 2 would give 1002 again: assigned ids never go back.
+        assert_eq!(next_assigned_id(&mut history), "1003");
+    }
+
+    #[test]
+    fn ids_assigned_within_one_publish_skip_each_other_and_the_taken() {
+        let history = History::new(10, 1000);
+        let mut cursor = history.id_cursor();
+        let first = history.assign_id(&mut cursor, 0, |_| false);
+        let second = history.assign_id(&mut cursor, 1, |id| id == "1001");
+        assert_eq!((first.as_str(), second.as_str()), ("1000", "1002"));
+        let mut history = history;
+        history.commit_ids(cursor);
+        history.push(first.into(), ns("/a"), Bytes::from("1"));
+        history.push(second.into(), ns("/a"), Bytes::from("2"));
+        assert_eq!(next_assigned_id(&mut history), "1003");
+    }
+
+    #[test]
+    fn an_id_is_retained_until_its_event_is_evicted() {
+        let mut history = History::new(2, 0);
+        history.push("7".into(), ns("/orders"), Bytes::from("7"));
+        assert!(history.is_retained("7"));
+        assert!(!history.is_retained("8"));
+        history.push("8".into(), ns("/orders"), Bytes::from("8"));
+        history.push("9".into(), ns("/orders"), Bytes::from("9"));
+        assert!(!history.is_retained("7"), "evicted, so free again");
     }
 
     #[test]

@@ -24,6 +24,13 @@
 //! subscriber's own queue lock for one `Vec::push`, and a full queue cuts the subscriber
 //! off (see [`Subscription`]).
 //!
+//! # Ids
+//!
+//! A client resumes after the last id it saw, so ids are unique among retained events:
+//! a publisher-chosen id that the history retains is refused
+//! ([`PublishError::DuplicateId`]), and server-assigned ids skip ids in use. A batch
+//! ([`Hub::publish_batch`]) is checked whole under the lock before any of it is recorded.
+//!
 //! # Events ordered elsewhere
 //!
 //! In a cluster a broker decides the order and the ids, and each node's hub only fans out:
@@ -35,14 +42,14 @@
 //! lost or repeated. [`Hub::announce_gap`] tells every subscriber when the broker lost
 //! events.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::event::{Event, EventError};
-use crate::history::{id_base_from_clock, Gap, History};
+use crate::history::{id_base_from_clock, Gap, History, IdCursor};
 use crate::namespace::Namespace;
 use crate::subscription::{CloseReason, Pushed, SubscriberQueue, Subscription};
 use crate::sync::Mutex;
@@ -221,21 +228,33 @@ impl Hub {
     }
 
     /// Publishes `event` to `namespace`: every subscriber of the namespace or of one of its
-    /// ancestors gets it once. Without an id, the hub assigns the next one.
+    /// ancestors gets it once. Without an id, the hub assigns the next one (skipping ids
+    /// in use).
     ///
-    /// Never waits for a subscriber. Fails only when a field is invalid (see
-    /// [`Event::validate`]), in which case nothing is published and no id is used.
-    pub fn publish(&self, namespace: &Namespace, event: Event) -> Result<Published, EventError> {
+    /// Never waits for a subscriber.
+    ///
+    /// # Errors
+    ///
+    /// Nothing is published and no id is used up when a field is invalid
+    /// ([`PublishError::Invalid`], see [`Event::validate`]) or when the publisher's id is
+    /// that of an event the history retains ([`PublishError::DuplicateId`]: a client
+    /// resuming after that id would skip events without knowing it).
+    ///
+    /// ```
+    /// use sse_core::{Event, Hub, Namespace, PublishError};
+    ///
+    /// let hub = Hub::new();
+    /// let orders = Namespace::parse("/orders").unwrap();
+    /// hub.publish(&orders, Event::new("paid").with_id("7")).unwrap();
+    /// let chat = Namespace::parse("/chat").unwrap();
+    /// let refused = hub.publish(&chat, Event::new("hi").with_id("7")).unwrap_err();
+    /// assert!(matches!(refused, PublishError::DuplicateId { index: 0, .. }));
+    /// ```
+    pub fn publish(&self, namespace: &Namespace, event: Event) -> Result<Published, PublishError> {
         let mut state = self.shared.state.lock();
-        let (id, event) = match event.id() {
-            Some(id) => (Arc::<str>::from(id), event),
-            None => {
-                let id = state.history.next_assigned_id();
-                (Arc::from(id.as_str()), event.with_id(id))
-            }
-        };
-        // Encoding validates; on error nothing was recorded, so the id is not used up.
-        let bytes = event.encode()?.into_bytes();
+        let mut ids = state.history.id_cursor();
+        let (id, bytes) = prepare(&state.history, &mut ids, 0, event, |_| false)?;
+        state.history.commit_ids(ids);
         state
             .history
             .push(Arc::clone(&id), namespace.clone(), bytes.clone());
@@ -243,6 +262,59 @@ impl Hub {
         drop(state);
         self.shared.count_published(subscribers);
         Ok(Published { id, subscribers })
+    }
+
+    /// Publishes `events` in order, as one contiguous run (no other publish lands between
+    /// them), or none of them: each as [`publish`](Hub::publish) would.
+    ///
+    /// # Errors
+    ///
+    /// As [`publish`](Hub::publish), for the first event refused (its `index` in
+    /// `events`); an id that an earlier event of the batch has, chosen or assigned, is a
+    /// [`PublishError::DuplicateId`] too. Nothing of the batch is published then.
+    ///
+    /// ```
+    /// use sse_core::{Event, Hub, Namespace, PublishError};
+    ///
+    /// let hub = Hub::new();
+    /// let a = Namespace::parse("/a").unwrap();
+    /// let twice = vec![
+    ///     (a.clone(), Event::new("1").with_id("x")),
+    ///     (a.clone(), Event::new("2").with_id("x")),
+    /// ];
+    /// let refused = hub.publish_batch(twice).unwrap_err();
+    /// assert!(matches!(refused, PublishError::DuplicateId { index: 1, .. }));
+    /// assert_eq!(hub.stats().events_published, 0);
+    /// ```
+    pub fn publish_batch(
+        &self,
+        events: Vec<(Namespace, Event)>,
+    ) -> Result<Vec<Published>, PublishError> {
+        let mut state = self.shared.state.lock();
+        let mut ids = state.history.id_cursor();
+        let mut in_batch: HashSet<Arc<str>> = HashSet::with_capacity(events.len());
+        let mut prepared = Vec::with_capacity(events.len());
+        for (index, (namespace, event)) in events.into_iter().enumerate() {
+            let (id, bytes) = prepare(&state.history, &mut ids, index, event, |id| {
+                in_batch.contains(id)
+            })?;
+            in_batch.insert(Arc::clone(&id));
+            prepared.push((namespace, id, bytes));
+        }
+        state.history.commit_ids(ids);
+        let mut published = Vec::with_capacity(prepared.len());
+        for (namespace, id, bytes) in prepared {
+            state
+                .history
+                .push(Arc::clone(&id), namespace.clone(), bytes.clone());
+            let subscribers = self.shared.fan_out(&mut state, &namespace, &bytes);
+            published.push(Published { id, subscribers });
+        }
+        drop(state);
+        for outcome in &published {
+            self.shared.count_published(outcome.subscribers);
+        }
+        Ok(published)
     }
 
     /// Delivers an event that was ordered and given its id elsewhere (by a cluster's
@@ -438,6 +510,90 @@ impl Hub {
                 queue.close(CloseReason::HubClosed);
                 self.shared.subscribers.fetch_sub(1, Ordering::Relaxed);
             }
+        }
+    }
+}
+
+/// The id and encoding of the event `index` of a publish, checked against the history
+/// and the ids `taken` by earlier events of the same publish; records nothing.
+fn prepare(
+    history: &History,
+    ids: &mut IdCursor,
+    index: usize,
+    event: Event,
+    taken: impl Fn(&str) -> bool,
+) -> Result<(Arc<str>, Bytes), PublishError> {
+    let (id, event) = match event.id() {
+        Some(id) if history.is_retained(id) || taken(id) => {
+            return Err(PublishError::DuplicateId {
+                index,
+                id: id.to_owned(),
+            });
+        }
+        Some(id) => (Arc::<str>::from(id), event),
+        None => {
+            let id = history.assign_id(ids, index, &taken);
+            (Arc::from(id.as_str()), event.with_id(id))
+        }
+    };
+    let bytes = event
+        .encode()
+        .map_err(|error| PublishError::Invalid { index, error })?
+        .into_bytes();
+    Ok((id, bytes))
+}
+
+/// Why [`Hub::publish`] or [`Hub::publish_batch`] refused; nothing was published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// A field of the event at `index` (0 for a single publish) is not allowed on the
+    /// wire.
+    Invalid {
+        /// The event's position in the batch.
+        index: usize,
+        /// What is wrong with it.
+        error: EventError,
+    },
+    /// The publisher of the event at `index` chose an id that a retained event has (or an
+    /// earlier event of the same batch): ids are unique while retained.
+    DuplicateId {
+        /// The event's position in the batch.
+        index: usize,
+        /// The id asked for.
+        id: String,
+    },
+}
+
+impl PublishError {
+    /// The position in the batch of the event refused (0 for a single publish).
+    pub fn index(&self) -> usize {
+        match self {
+            PublishError::Invalid { index, .. } | PublishError::DuplicateId { index, .. } => *index,
+        }
+    }
+}
+
+impl std::fmt::Display for PublishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PublishError::Invalid { error, .. } => {
+                write!(f, "field {:?}: {error}", error.field())
+            }
+            PublishError::DuplicateId { id, .. } => write!(
+                f,
+                "id {id:?} belongs to an event the history still retains, or to an earlier \
+                 event of the batch; a client resuming after it could not tell which"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PublishError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PublishError::Invalid { error, .. } => Some(error),
+            PublishError::DuplicateId { .. } => None,
         }
     }
 }

@@ -59,7 +59,7 @@ pub use decode::{DecodeError, Decoder, EventRef, MessageEvent, DEFAULT_MAX_EVENT
 pub use event::{encode_comment, encode_preamble, EncodedEvent, Event, EventError};
 pub use history::Gap;
 pub use hub::{
-    HistoryTooShort, Hub, HubBuilder, HubStats, Published, DEFAULT_HISTORY_CAPACITY,
+    HistoryTooShort, Hub, HubBuilder, HubStats, PublishError, Published, DEFAULT_HISTORY_CAPACITY,
     DEFAULT_QUEUE_CAPACITY,
 };
 pub use namespace::{

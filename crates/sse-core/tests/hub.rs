@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use sse_core::{CloseReason, Decoder, Event, Hub, MessageEvent, Namespace, Subscription};
+use sse_core::{
+    CloseReason, Decoder, Event, Hub, MessageEvent, Namespace, PublishError, Subscription,
+};
 
 fn ns(s: &str) -> Namespace {
     Namespace::parse(s).unwrap()
@@ -565,4 +567,90 @@ fn announcing_a_gap_tells_every_subscriber_once() {
         assert_eq!(events[0].event_type, sse_core::Gap::EVENT_TYPE);
         assert!(events[0].data.contains("\"last_event_id\":\"10-0\""));
     }
+}
+
+#[test]
+fn a_retained_id_is_refused_so_a_resume_after_it_loses_nothing() {
+    let hub = Hub::new();
+    for id in ["7", "8", "9"] {
+        hub.publish(&ns("/orders"), Event::new(id).with_id(id))
+            .unwrap();
+    }
+    let refused = hub
+        .publish(&ns("/chat"), Event::new("hi").with_id("7"))
+        .unwrap_err();
+    assert_eq!(
+        refused,
+        PublishError::DuplicateId {
+            index: 0,
+            id: "7".to_owned()
+        }
+    );
+    assert_eq!(hub.stats().events_published, 3);
+    let mut resumed = hub.subscribe_after(&[ns("/orders")], "7");
+    let replayed = drain(&mut resumed);
+    assert_eq!(data(&replayed), ["8", "9"], "no gap, nothing lost");
+}
+
+#[test]
+fn an_evicted_id_may_be_used_again() {
+    let hub = Hub::builder().history_capacity(1).build();
+    hub.publish(&ns("/a"), Event::new("1").with_id("x"))
+        .unwrap();
+    hub.publish(&ns("/a"), Event::new("2")).unwrap();
+    hub.publish(&ns("/a"), Event::new("3").with_id("x"))
+        .unwrap();
+}
+
+#[test]
+fn a_batch_is_refused_whole_for_a_retained_or_repeated_id() {
+    let hub = Hub::new();
+    hub.publish(&ns("/a"), Event::new("0").with_id("taken"))
+        .unwrap();
+    let mut sub = hub.subscribe(&[Namespace::root()]);
+    let retained = vec![
+        (ns("/a"), Event::new("1").with_id("fresh")),
+        (ns("/a"), Event::new("2")),
+        (ns("/b"), Event::new("3").with_id("taken")),
+    ];
+    let refused = hub.publish_batch(retained).unwrap_err();
+    assert_eq!(refused.index(), 2);
+    let repeated = vec![
+        (ns("/a"), Event::new("1").with_id("twice")),
+        (ns("/b"), Event::new("2").with_id("twice")),
+    ];
+    assert!(matches!(
+        hub.publish_batch(repeated),
+        Err(PublishError::DuplicateId { index: 1, .. })
+    ));
+    let invalid = vec![
+        (ns("/a"), Event::new("1")),
+        (ns("/a"), Event::new("2").with_event("bad\nname")),
+    ];
+    assert!(matches!(
+        hub.publish_batch(invalid),
+        Err(PublishError::Invalid { index: 1, .. })
+    ));
+    assert!(drain(&mut sub).is_empty(), "nothing of any refused batch");
+    assert_eq!(hub.stats().events_published, 1);
+    // The refused batches used up no id: "fresh" is still free.
+    hub.publish(&ns("/a"), Event::new("4").with_id("fresh"))
+        .unwrap();
+}
+
+#[test]
+fn a_batch_is_published_in_order_with_assigned_ids_skipping_chosen_ones() {
+    let hub = Hub::builder().id_base(100).build();
+    let mut sub = hub.subscribe(&[Namespace::root()]);
+    let batch = vec![
+        (ns("/a"), Event::new("1")),
+        (ns("/a"), Event::new("2").with_id("102")),
+        (ns("/b"), Event::new("3")),
+    ];
+    let published = hub.publish_batch(batch).unwrap();
+    let ids: Vec<&str> = published.iter().map(|p| &*p.id).collect();
+    assert_eq!(ids, ["100", "102", "103"]);
+    assert_eq!(drain(&mut sub).len(), 3);
+    let next = hub.publish(&ns("/a"), Event::new("4")).unwrap();
+    assert_eq!(&*next.id, "104", "assigned ids never go back");
 }

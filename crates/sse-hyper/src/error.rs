@@ -8,7 +8,7 @@
 use std::fmt;
 
 use http::StatusCode;
-use sse_core::{EventError, NamespaceError};
+use sse_core::{EventError, NamespaceError, PublishError};
 
 /// Every machine-readable error code the HTTP API answers with, and its status.
 ///
@@ -57,6 +57,9 @@ pub enum ErrorCode {
     NotFound,
     /// 405: the route exists but not for this method (the answer carries `Allow`).
     MethodNotAllowed,
+    /// 409: the publisher chose an id that a retained event already has, or that an
+    /// earlier line of the same batch has; nothing was published.
+    DuplicateId,
     /// 413: the body is larger than the limit.
     PayloadTooLarge,
     /// 415: the `Content-Type` is not one the route reads.
@@ -89,6 +92,7 @@ impl ErrorCode {
         ErrorCode::ForbiddenHost,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
+        ErrorCode::DuplicateId,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::Draining,
@@ -114,6 +118,7 @@ impl ErrorCode {
             ErrorCode::ForbiddenHost => "forbidden_host",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::DuplicateId => "duplicate_id",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Draining => "draining",
@@ -140,6 +145,7 @@ impl ErrorCode {
             }
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::DuplicateId => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Draining | ErrorCode::TooManyConnections | ErrorCode::BrokerUnavailable => {
@@ -300,6 +306,21 @@ impl From<sse_redis::BrokerUnavailable> for ApiError {
 impl From<NamespaceError> for ApiError {
     fn from(error: NamespaceError) -> ApiError {
         ApiError::new(ErrorCode::InvalidNamespace, error.to_string())
+    }
+}
+
+impl From<PublishError> for ApiError {
+    fn from(error: PublishError) -> ApiError {
+        match error {
+            PublishError::Invalid { error, .. } => error.into(),
+            PublishError::DuplicateId { .. } => ApiError::new(
+                ErrorCode::DuplicateId,
+                format!("{error}; choose another id, or send none and the server assigns one"),
+            ),
+            // `PublishError` is non-exhaustive: a refusal it learns later is still the
+            // request's fault, whatever it is.
+            _ => ApiError::new(ErrorCode::InvalidField, error.to_string()),
+        }
     }
 }
 

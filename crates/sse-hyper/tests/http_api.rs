@@ -1233,3 +1233,103 @@ async fn refused_by_code(response: reqwest::Response, code: &str) -> serde_json:
     );
     body
 }
+
+/// Publishes `data` to `namespace` with the publisher's `id`; the answer's status and
+/// `error` member (empty on success).
+async fn publish_with_id(server: &TestServer, namespace: &str, id: &str) -> (u16, String) {
+    let response = client()
+        .post(server.url(&format!("/publish{namespace}?id={id}")))
+        .body(format!("{namespace} {id}"))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap();
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_retained_id_cannot_be_reused_so_resuming_loses_nothing() {
+    let server = TestServer::start(Server::builder()).await;
+    for id in ["7", "8", "9"] {
+        assert_eq!(publish_with_id(&server, "/orders", id).await.0, 202);
+    }
+    assert_eq!(
+        publish_with_id(&server, "/chat", "7").await,
+        (409, "duplicate_id".to_owned())
+    );
+    assert_eq!(server.hub.stats().events_published, 3);
+
+    let request = client()
+        .get(server.url("/subscribe/orders"))
+        .header("last-event-id", "7");
+    let mut reader = EventReader::open(request).await;
+    server.wait_for_subscribers(1).await;
+    server.publish("/publish/orders?id=10", "live").await;
+    let first = reader.take(1).await.remove(0);
+    assert_eq!(
+        (first.event_type.as_str(), first.data.as_str()),
+        ("message", "/orders 8"),
+        "resuming after 7 continues with 8, without a gap"
+    );
+    let rest: Vec<String> = reader.take(2).await.into_iter().map(|e| e.data).collect();
+    assert_eq!(rest, ["/orders 9", "live"]);
+}
+
+#[tokio::test]
+async fn a_batch_with_a_retained_or_repeated_id_is_refused_whole() {
+    let server = TestServer::start(Server::builder()).await;
+    assert_eq!(publish_with_id(&server, "/a", "taken").await.0, 202);
+    for body in [
+        "{\"namespace\":\"/a\",\"data\":\"1\",\"id\":\"fresh\"}\n\
+         {\"namespace\":\"/b\",\"data\":\"2\",\"id\":\"taken\"}\n",
+        "{\"namespace\":\"/a\",\"data\":\"1\",\"id\":\"twice\"}\n\
+         {\"namespace\":\"/b\",\"data\":\"2\"}\n\
+         {\"namespace\":\"/b\",\"data\":\"3\",\"id\":\"twice\"}\n",
+    ] {
+        let response = client()
+            .post(server.url("/publish"))
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = error_body(response).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (409, Some("duplicate_id"))
+        );
+        assert!(
+            body["detail"].as_str().unwrap().starts_with("line "),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        server.hub.stats().events_published,
+        1,
+        "nothing of either batch"
+    );
+}
+
+#[tokio::test]
+async fn server_assigned_ids_skip_an_id_a_publisher_chose() {
+    let server = TestServer::start(Server::builder()).await;
+    let assigned: u64 = server.publish("/publish/a", "x").await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The id the server would assign after the next event, taken by a publisher first.
+    let chosen = (assigned + 2).to_string();
+    assert_eq!(publish_with_id(&server, "/a", &chosen).await.0, 202);
+    let next = server.publish("/publish/a", "y").await;
+    let next = next["id"].as_str().unwrap();
+    assert_ne!(next, chosen);
+    assert!(
+        next.parse::<u64>().unwrap() > assigned,
+        "ids still increase"
+    );
+}

@@ -51,7 +51,7 @@ pub(crate) async fn handle_single(
     let query = QueryFields::parse(request.uri().query())?;
     let body = read_limited(request, state.config().max_body_bytes).await?;
     let event = single_event(kind, &body, &query)?;
-    let published = publish(state, vec![(namespace.clone(), event)]).await?;
+    let published = publish(state, vec![(namespace.clone(), event)], Numbered::No).await?;
     let (id, subscribers) = published
         .into_iter()
         .next()
@@ -87,7 +87,7 @@ pub(crate) async fn handle_batch(
             .map_err(|e| e.prefixed(format_args!("line {} (nothing was published)", index + 1)))?;
     }
     let count = events.len();
-    let published = publish(state, events).await?;
+    let published = publish(state, events, Numbered::ByLine).await?;
     let accepted = BatchAccepted {
         count,
         subscribers: published.iter().map(|(_, subscribers)| subscribers).sum(),
@@ -96,12 +96,21 @@ pub(crate) async fn handle_batch(
     Ok(response::json(StatusCode::ACCEPTED, &accepted))
 }
 
-/// Publishes validated events in order; gives each one's id and how many it reached:
-/// local subscribers, or in cluster mode the nodes' channel subscriptions (a node
-/// counted once per level it listens at).
+/// Whether a refusal names the line of the batch it concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Numbered {
+    No,
+    ByLine,
+}
+
+/// Publishes validated events in order, all or none; gives each one's id and how many it
+/// reached: local subscribers, or in cluster mode the nodes' channel subscriptions (a
+/// node counted once per level it listens at). A publisher's id that a retained event
+/// (or an earlier line) has refuses the whole request with 409 `duplicate_id`.
 async fn publish(
     state: &State,
     events: Vec<(Namespace, Event)>,
+    numbered: Numbered,
 ) -> Result<Vec<(Arc<str>, usize)>, ApiError> {
     #[cfg(feature = "redis")]
     if let Some(cluster) = state.cluster() {
@@ -116,13 +125,20 @@ async fn publish(
             })
             .collect());
     }
-    let mut published = Vec::with_capacity(events.len());
-    for (namespace, event) in events {
-        // Every event was validated whole by the parser, so none can fail here.
-        let outcome = state.hub().publish(&namespace, event)?;
-        published.push((outcome.id, outcome.subscribers));
-    }
-    Ok(published)
+    let published = state.hub().publish_batch(events).map_err(|error| {
+        let line = error.index() + 1;
+        let refusal = ApiError::from(error);
+        match numbered {
+            Numbered::No => refusal,
+            Numbered::ByLine => {
+                refusal.prefixed(format_args!("line {line} (nothing was published)"))
+            }
+        }
+    })?;
+    Ok(published
+        .into_iter()
+        .map(|outcome| (outcome.id, outcome.subscribers))
+        .collect())
 }
 
 /// Who is publishing, as far as the namespaces go.
