@@ -397,3 +397,47 @@ async fn signed_tokens_work_across_nodes() {
         "published on b with a token, received on a"
     );
 }
+
+#[tokio::test]
+async fn a_retained_id_is_refused_on_every_node_and_resuming_loses_nothing() {
+    let redis = RedisServer::start();
+    let (a, b) = (node(&redis, &[]), node(&redis, &[]));
+    for id in ["7", "8", "9"] {
+        published_id(&a.base, &format!("/orders?id={id}"), id).await;
+    }
+    let refused = publish(&b.base, "/chat?id=7", "hi").await;
+    assert_eq!(refused.status(), 409);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "duplicate_id", "{body}");
+
+    let batch = |lines: &'static str| {
+        client()
+            .post(format!("{}/publish", b.base))
+            .header("content-type", "application/x-ndjson")
+            .body(lines)
+            .send()
+    };
+    for lines in [
+        "{\"namespace\":\"/orders\",\"data\":\"10\",\"id\":\"10\"}\n\
+         {\"namespace\":\"/orders\",\"data\":\"dup\",\"id\":\"8\"}\n",
+        "{\"namespace\":\"/orders\",\"data\":\"11\",\"id\":\"11\"}\n\
+         {\"namespace\":\"/orders\",\"data\":\"again\",\"id\":\"11\"}\n",
+    ] {
+        let refused = batch(lines).await.unwrap();
+        assert_eq!(refused.status(), 409);
+        let body: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(body["error"], "duplicate_id", "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().starts_with("line 2"),
+            "{body}"
+        );
+    }
+
+    let mut resumed = EventStream::open(&b.base, "/subscribe/orders", Some("7")).await;
+    published_id(&a.base, "/orders?id=12", "12").await;
+    assert_eq!(
+        data(&resumed.take(3).await),
+        ["8", "9", "12"],
+        "no gap, and nothing of the refused batches"
+    );
+}

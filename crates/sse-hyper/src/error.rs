@@ -303,6 +303,20 @@ impl From<sse_redis::BrokerUnavailable> for ApiError {
     }
 }
 
+#[cfg(feature = "redis")]
+impl From<sse_redis::PublishError> for ApiError {
+    fn from(error: sse_redis::PublishError) -> ApiError {
+        match error {
+            sse_redis::PublishError::Unavailable(error) => error.into(),
+            sse_redis::PublishError::DuplicateId { index, id } => {
+                PublishError::DuplicateId { index, id }.into()
+            }
+            // Non-exhaustive: a refusal the cluster learns later is the request's fault.
+            other => ApiError::new(ErrorCode::InvalidField, other.to_string()),
+        }
+    }
+}
+
 impl From<NamespaceError> for ApiError {
     fn from(error: NamespaceError) -> ApiError {
         ApiError::new(ErrorCode::InvalidNamespace, error.to_string())

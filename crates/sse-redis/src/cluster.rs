@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 
 use crate::channels::{ChannelLease, Channels};
 use crate::config::ClusterConfig;
-use crate::error::{BrokerUnavailable, ConfigError};
+use crate::error::{BrokerUnavailable, ConfigError, PublishError};
 use crate::keys::Keys;
 use crate::membership::NodeReport;
 use crate::message::{self, order_of};
@@ -180,12 +180,15 @@ impl Cluster {
     ///
     /// # Errors
     ///
-    /// [`BrokerUnavailable`] when Redis cannot be reached or does not answer within the
-    /// configured timeout; then none of them was published.
+    /// Nothing of the batch is published when Redis cannot be reached or does not answer
+    /// within the configured timeout ([`PublishError::Unavailable`]), or when a
+    /// publisher's id is that of an event the shared history retains, or of an earlier
+    /// event of the batch ([`PublishError::DuplicateId`], checked by the script before it
+    /// writes anything).
     pub async fn publish(
         &self,
         events: &[(Namespace, Event)],
-    ) -> Result<Vec<Accepted>, BrokerUnavailable> {
+    ) -> Result<Vec<Accepted>, PublishError> {
         let inner = &self.inner;
         let mut invocation = inner.publish_script.prepare_invoke();
         invocation
@@ -205,9 +208,16 @@ impl Cluster {
         }
         let started = Instant::now();
         let mut connection = inner.commands.clone();
-        let reply: Vec<Value> = inner
-            .within_timeout("publish", invocation.invoke_async(&mut connection))
-            .await?;
+        let invoked = async {
+            match invocation.invoke_async::<Vec<Value>>(&mut connection).await {
+                Err(error) if error.code() == Some(DUPLICATE_ID) => Ok(Err(error)),
+                answer => answer.map(Ok),
+            }
+        };
+        let reply = match inner.within_timeout("publish", invoked).await? {
+            Ok(reply) => reply,
+            Err(refusal) => return Err(duplicate_id(events, &refusal)),
+        };
         inner.counters.observe_publish(started.elapsed());
         let accepted = accepted(events, &reply).ok_or_else(|| {
             inner.counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -421,6 +431,25 @@ pub(crate) fn gap_event(gap: &Gap) -> Bytes {
         .encode()
         .expect("a gap event has a fixed valid type and no id")
         .into_bytes()
+}
+
+/// The code of the publish script's error reply for a publisher id in use.
+const DUPLICATE_ID: &str = "DUPLICATE_ID";
+
+/// The refusal the publish script's `DUPLICATE_ID <index>` reply stands for.
+fn duplicate_id(events: &[(Namespace, Event)], refusal: &redis::RedisError) -> PublishError {
+    let index = refusal
+        .detail()
+        .and_then(|detail| detail.split_whitespace().next()?.parse::<usize>().ok());
+    match index.and_then(|index| Some((index, events.get(index)?.1.id()?))) {
+        Some((index, id)) => PublishError::DuplicateId {
+            index,
+            id: id.to_owned(),
+        },
+        None => PublishError::Unavailable(BrokerUnavailable::new(format!(
+            "the publish script refused with an unexpected reply: {refusal}"
+        ))),
+    }
 }
 
 /// Pairs the publish script's flat answer (stream id, receivers, ...) with the events.

@@ -30,6 +30,52 @@ impl fmt::Display for BrokerUnavailable {
 
 impl std::error::Error for BrokerUnavailable {}
 
+/// Why [`Cluster::publish`](crate::Cluster::publish) refused a batch; nothing of it was
+/// published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// Redis could not be reached or did not answer in time.
+    Unavailable(BrokerUnavailable),
+    /// The event at `index` has a publisher id that a retained event has (its publisher's
+    /// id, or its stream id), or that an earlier event of the batch has: ids are unique
+    /// while retained.
+    DuplicateId {
+        /// The event's position in the batch.
+        index: usize,
+        /// The id asked for.
+        id: String,
+    },
+}
+
+impl From<BrokerUnavailable> for PublishError {
+    fn from(error: BrokerUnavailable) -> PublishError {
+        PublishError::Unavailable(error)
+    }
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PublishError::Unavailable(error) => error.fmt(f),
+            PublishError::DuplicateId { index, id } => write!(
+                f,
+                "event {index} of the batch: id {id:?} belongs to a retained event or an \
+                 earlier event of the batch"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PublishError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PublishError::Unavailable(error) => Some(error),
+            PublishError::DuplicateId { .. } => None,
+        }
+    }
+}
+
 /// A cluster configuration that cannot work (such as a malformed Redis URL).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {

@@ -50,6 +50,6 @@ mod stats;
 pub use channels::ChannelLease;
 pub use cluster::{Accepted, Cluster, ClusterSubscription};
 pub use config::{ClusterConfig, DEFAULT_BROKER_TIMEOUT, DEFAULT_CLUSTER_NAME, DEFAULT_HEARTBEAT};
-pub use error::{BrokerUnavailable, ConfigError};
+pub use error::{BrokerUnavailable, ConfigError, PublishError};
 pub use membership::{NodeReport, NodeStatus};
 pub use stats::{BrokerStats, Histogram, LATENCY_BUCKETS_MS};

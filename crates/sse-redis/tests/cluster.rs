@@ -347,3 +347,50 @@ async fn nodes_announce_themselves() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_retained_or_repeated_publisher_id_refuses_the_whole_batch() {
+    let redis = RedisServer::start();
+    let a = node(&redis, "a").await;
+    a.publish(&[(ns("/orders"), Event::new("7").with_id("order-7"))])
+        .await
+        .unwrap();
+    let stream_id = publish(&a, "/orders", "8").await;
+    for (batch, at) in [
+        (
+            vec![
+                (ns("/chat"), Event::new("fresh").with_id("fresh")),
+                (ns("/chat"), Event::new("dup").with_id("order-7")),
+            ],
+            1,
+        ),
+        (
+            vec![
+                (ns("/chat"), Event::new("1").with_id("twice")),
+                (ns("/chat"), Event::new("2")),
+                (ns("/chat"), Event::new("3").with_id("twice")),
+            ],
+            2,
+        ),
+        (
+            // A retained server-assigned id cannot be taken by a publisher either.
+            vec![(ns("/chat"), Event::new("x").with_id(stream_id.clone()))],
+            0,
+        ),
+    ] {
+        match a.publish(&batch).await {
+            Err(sse_redis::PublishError::DuplicateId { index, .. }) => assert_eq!(index, at),
+            other => panic!("expected a duplicate at {at}: {other:?}"),
+        }
+    }
+    let mut resumed = a.subscribe(&[ns("/")], Some("order-7")).await.unwrap();
+    publish(&a, "/orders", "9").await;
+    assert_eq!(
+        data(&next_events(&mut resumed.subscription, 2).await),
+        ["8", "9"],
+        "nothing of the refused batches was published"
+    );
+    a.publish(&[(ns("/chat"), Event::new("now").with_id("fresh"))])
+        .await
+        .expect("a refused batch takes no id");
+}

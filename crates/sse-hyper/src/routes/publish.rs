@@ -103,6 +103,20 @@ enum Numbered {
     ByLine,
 }
 
+impl Numbered {
+    /// The answer to a refused publish, naming the line of a batch.
+    fn refusal(self, error: sse_core::PublishError) -> ApiError {
+        let line = error.index() + 1;
+        let refusal = ApiError::from(error);
+        match self {
+            Numbered::No => refusal,
+            Numbered::ByLine => {
+                refusal.prefixed(format_args!("line {line} (nothing was published)"))
+            }
+        }
+    }
+}
+
 /// Publishes validated events in order, all or none; gives each one's id and how many it
 /// reached: local subscribers, or in cluster mode the nodes' channel subscriptions (a
 /// node counted once per level it listens at). A publisher's id that a retained event
@@ -114,7 +128,15 @@ async fn publish(
 ) -> Result<Vec<(Arc<str>, usize)>, ApiError> {
     #[cfg(feature = "redis")]
     if let Some(cluster) = state.cluster() {
-        let accepted = cluster.publish(&events).await?;
+        let accepted = cluster
+            .publish(&events)
+            .await
+            .map_err(|error| match error {
+                sse_redis::PublishError::DuplicateId { index, id } => {
+                    numbered.refusal(sse_core::PublishError::DuplicateId { index, id })
+                }
+                other => ApiError::from(other),
+            })?;
         return Ok(accepted
             .into_iter()
             .map(|a| {
@@ -125,16 +147,10 @@ async fn publish(
             })
             .collect());
     }
-    let published = state.hub().publish_batch(events).map_err(|error| {
-        let line = error.index() + 1;
-        let refusal = ApiError::from(error);
-        match numbered {
-            Numbered::No => refusal,
-            Numbered::ByLine => {
-                refusal.prefixed(format_args!("line {line} (nothing was published)"))
-            }
-        }
-    })?;
+    let published = state
+        .hub()
+        .publish_batch(events)
+        .map_err(|error| numbered.refusal(error))?;
     Ok(published
         .into_iter()
         .map(|outcome| (outcome.id, outcome.subscribers))

@@ -8,7 +8,11 @@
 -- ('' for none), data.
 --
 -- Returns, per event, its stream id and the number of channel subscriptions (nodes,
--- counted once per channel they listen on) that received it.
+-- counted once per channel they listen on) that received it. Or, before writing
+-- anything, the error reply 'DUPLICATE_ID <index>' (0-based) for the first event whose
+-- publisher id is retained (a publisher's id, or the stream id of a retained event) or
+-- repeated within the batch: ids are unique while retained, so a resume is never
+-- ambiguous.
 --
 -- A message is one string:
 --   <stream id> \n <counter> \n <namespace> \n <publisher id> \n <type> \n <retry> \n <data>
@@ -19,6 +23,20 @@ local capacity = tonumber(ARGV[1])
 local prefix = ARGV[2]
 local count = tonumber(ARGV[3])
 local result = {}
+local in_batch = {}
+for i = 0, count - 1 do
+  local sid = ARGV[4 + i * 5 + 1]
+  if sid ~= '' then
+    local taken = in_batch[sid] or redis.call('HEXISTS', KEYS[2], sid) == 1
+    if not taken and string.match(sid, '^%d+%-%d+$') then
+      taken = #redis.call('XRANGE', KEYS[1], sid, sid) > 0
+    end
+    if taken then
+      return redis.error_reply('DUPLICATE_ID ' .. i)
+    end
+    in_batch[sid] = true
+  end
+end
 -- One counter update per batch: the batch's events take the numbers up to the new value.
 local first_n = redis.call('INCRBY', KEYS[3], count) - count + 1
 local any_sid = false
