@@ -146,3 +146,21 @@ async fn publishing_needs_the_back_ends_token() {
         .unwrap();
     assert_eq!(batch.status(), 202);
 }
+
+#[tokio::test]
+async fn the_back_end_publishes_under_the_applications_own_host_name() {
+    // Deployed, the application is reached as app.example, not localhost: the publish
+    // token is what admits the back end, so the Host checks for anonymous publishing do
+    // not apply.
+    let base = serve().await;
+    let response = client()
+        .post(format!("{base}/api/publish/broadcast"))
+        .header("host", "app.example")
+        .header("origin", "https://app.example")
+        .bearer_auth(PUBLISH_TOKEN)
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+}
