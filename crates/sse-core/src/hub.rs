@@ -290,15 +290,20 @@ impl Hub {
         &self,
         events: Vec<(Namespace, Event)>,
     ) -> Result<Vec<Published>, PublishError> {
+        // Assigned ids are unique by construction (the cursor skips ids in use); only a
+        // batch with publisher-chosen ids can repeat one, so only then are ids tracked.
+        let chosen_ids = events.iter().any(|(_, event)| event.id().is_some());
         let mut state = self.shared.state.lock();
         let mut ids = state.history.id_cursor();
-        let mut in_batch: HashSet<Arc<str>> = HashSet::with_capacity(events.len());
+        let mut in_batch: HashSet<Arc<str>> = HashSet::new();
         let mut prepared = Vec::with_capacity(events.len());
         for (index, (namespace, event)) in events.into_iter().enumerate() {
             let (id, bytes) = prepare(&state.history, &mut ids, index, event, |id| {
                 in_batch.contains(id)
             })?;
-            in_batch.insert(Arc::clone(&id));
+            if chosen_ids {
+                in_batch.insert(Arc::clone(&id));
+            }
             prepared.push((namespace, id, bytes));
         }
         state.history.commit_ids(ids);
@@ -311,9 +316,9 @@ impl Hub {
             published.push(Published { id, subscribers });
         }
         drop(state);
-        for outcome in &published {
-            self.shared.count_published(outcome.subscribers);
-        }
+        let deliveries = published.iter().map(|outcome| outcome.subscribers).sum();
+        self.shared
+            .count_published_many(published.len(), deliveries);
         Ok(published)
     }
 
@@ -612,6 +617,13 @@ impl std::fmt::Display for HistoryTooShort {
 impl std::error::Error for HistoryTooShort {}
 
 impl HubShared {
+    fn count_published_many(&self, events: usize, deliveries: usize) {
+        self.events_published
+            .fetch_add(events as u64, Ordering::Relaxed);
+        self.deliveries
+            .fetch_add(deliveries as u64, Ordering::Relaxed);
+    }
+
     fn count_published(&self, subscribers: usize) {
         self.events_published.fetch_add(1, Ordering::Relaxed);
         self.deliveries
