@@ -76,6 +76,9 @@ pub(crate) struct History {
     id_base: u64,
     /// Every offset below this one was assigned or skipped.
     next_id_offset: u64,
+    /// Offsets at or past this one were never the number of a publisher-chosen id, so
+    /// an id assigned there cannot be in use: the common case needs no look-up.
+    chosen_below: u64,
     /// The order key of the newest event evicted (or not kept, with capacity 0).
     evicted_through: Option<u128>,
 }
@@ -84,6 +87,7 @@ pub(crate) struct History {
 #[derive(Debug)]
 pub(crate) struct IdCursor {
     next_offset: u64,
+    chosen_below: u64,
 }
 
 /// The requested id was not retained, so events may have been missed.
@@ -112,6 +116,7 @@ impl History {
             positions: HashMap::new(),
             id_base,
             next_id_offset: 0,
+            chosen_below: 0,
             evicted_through: None,
         }
     }
@@ -127,6 +132,20 @@ impl History {
     pub(crate) fn id_cursor(&self) -> IdCursor {
         IdCursor {
             next_offset: self.next_id_offset,
+            chosen_below: self.chosen_below,
+        }
+    }
+
+    /// Notes a publisher-chosen id: if it is the number an assigned id could take, ids
+    /// assigned up to there must be looked up before use. Every chosen id must be noted
+    /// (the hub's `prepare` does) before its event is recorded.
+    pub(crate) fn note_chosen_id(&self, cursor: &mut IdCursor, id: &str) {
+        if let Some(offset) = id
+            .parse::<u64>()
+            .ok()
+            .and_then(|number| number.checked_sub(self.id_base))
+        {
+            cursor.chosen_below = cursor.chosen_below.max(offset.saturating_add(1));
         }
     }
 
@@ -144,8 +163,9 @@ impl History {
         let mut offset = cursor.next_offset.max(position);
         loop {
             let id = self.id_base.wrapping_add(offset).to_string();
+            let maybe_chosen = offset < cursor.chosen_below;
             offset += 1;
-            if !self.is_retained(&id) && !taken(&id) {
+            if !(taken(&id) || maybe_chosen && self.is_retained(&id)) {
                 cursor.next_offset = offset;
                 return id;
             }
@@ -155,6 +175,7 @@ impl History {
     /// Records that the ids `cursor` went past are used.
     pub(crate) fn commit_ids(&mut self, cursor: IdCursor) {
         self.next_id_offset = self.next_id_offset.max(cursor.next_offset);
+        self.chosen_below = self.chosen_below.max(cursor.chosen_below);
     }
 
     /// Records a published event under its position as order key (or, with capacity 0,
@@ -338,6 +359,10 @@ mod tests {
     #[test]
     fn assigned_ids_skip_ids_in_use_and_keep_increasing() {
         let mut history = History::new(10, 1000);
+        // A publisher chose 1001, as the hub records it: noted, committed, pushed.
+        let mut cursor = history.id_cursor();
+        history.note_chosen_id(&mut cursor, "1001");
+        history.commit_ids(cursor);
         history.push("1001".into(), ns("/a"), Bytes::from("chosen"));
         // Position 1 would give 1001, which a publisher chose.
         assert_eq!(next_assigned_id(&mut history), "1002");

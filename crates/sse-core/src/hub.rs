@@ -535,7 +535,10 @@ fn prepare(
                 id: id.to_owned(),
             });
         }
-        Some(id) => (Arc::<str>::from(id), event),
+        Some(id) => {
+            history.note_chosen_id(ids, id);
+            (Arc::<str>::from(id), event)
+        }
         None => {
             let id = history.assign_id(ids, index, &taken);
             (Arc::from(id.as_str()), event.with_id(id))

@@ -654,3 +654,13 @@ fn a_batch_is_published_in_order_with_assigned_ids_skipping_chosen_ones() {
     let next = hub.publish(&ns("/a"), Event::new("4")).unwrap();
     assert_eq!(&*next.id, "104", "assigned ids never go back");
 }
+
+#[test]
+fn an_assigned_id_skips_the_number_a_publisher_chose_ahead_of_it() {
+    let hub = Hub::builder().id_base(1000).build();
+    let chosen = hub
+        .publish(&ns("/a"), Event::new("chosen").with_id("1001"))
+        .unwrap();
+    let assigned = hub.publish(&ns("/a"), Event::new("assigned")).unwrap();
+    assert_eq!((&*chosen.id, &*assigned.id), ("1001", "1002"));
+}
