@@ -153,26 +153,7 @@ fn bench_against_a_non_sse_url_reports_the_reason() {
 #[test]
 fn bench_publishes_to_the_publish_server_and_reads_the_other() {
     let (read, published_to) = (serve(&[]), serve(&[]));
-    let output = common::run(&[
-        "bench",
-        "--server",
-        &read.base,
-        "--publish-server",
-        &published_to.base,
-        "--connections",
-        "2",
-        "--publish-rate",
-        "200",
-        "--duration",
-        "1s",
-        "--json",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: BenchReport = serde_json::from_slice(&output.stdout).unwrap();
+    let report = common::bench_across(&read.base, &published_to.base, 2);
     assert!(report.events_published > 0, "{report:?}");
     assert!(report.errors.is_empty(), "{report:?}");
     // Two servers that share nothing: what went to one never reaches the other's streams.

@@ -310,27 +310,7 @@ async fn ssectl_publish_and_tail_work_unchanged_against_any_node() {
 fn bench_publishing_on_one_node_is_read_on_another() {
     let redis = RedisServer::start();
     let (a, b) = (node(&redis, &[]), node(&redis, &[]));
-    let output = common::run(&[
-        "bench",
-        "--server",
-        &b.base,
-        "--publish-server",
-        &a.base,
-        "--connections",
-        "3",
-        "--publish-rate",
-        "200",
-        "--duration",
-        "1s",
-        "--json",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: sse_cli::bench_report::BenchReport =
-        serde_json::from_slice(&output.stdout).unwrap();
+    let report = common::bench_across(&b.base, &a.base, 3);
     assert!(report.events_published > 0, "{report:?}");
     assert!(report.errors.is_empty(), "{report:?}");
     assert_eq!(

@@ -22,23 +22,26 @@ use sse_hyper::{CorsOrigins, Server};
 use tokio::net::TcpListener;
 use tokio::process::Child;
 
-/// Serves one HTML page on its own origin, so the page's EventSource is cross-origin
-/// (exercising CORS) and keeps running while the SSE server restarts.
-async fn serve_page(html: String) -> SocketAddr {
+/// Serves a page origin on a port of its own: `answer` gives the HTML body of each
+/// request.
+async fn serve_origin<F, Fut>(answer: F) -> SocketAddr
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = String> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let html = Bytes::from(html);
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            let html = html.clone();
+            let answer = answer.clone();
             tokio::spawn(async move {
-                let service = service_fn(move |_request| {
-                    let html = html.clone();
+                let service = service_fn(move |request| {
+                    let body = answer(request);
                     async move {
-                        let mut response = hyper::Response::new(Full::new(html));
+                        let mut response = hyper::Response::new(Full::new(Bytes::from(body.await)));
                         response
                             .headers_mut()
                             .insert("content-type", "text/html; charset=utf-8".parse().unwrap());
@@ -52,6 +55,16 @@ async fn serve_page(html: String) -> SocketAddr {
         }
     });
     addr
+}
+
+/// Serves one HTML page on its own origin, so the page's EventSource is cross-origin
+/// (exercising CORS) and keeps running while the SSE server restarts.
+async fn serve_page(html: String) -> SocketAddr {
+    serve_origin(move |_request| {
+        let html = html.clone();
+        async move { html }
+    })
+    .await
 }
 
 fn event_source_page(sse_origin: &str) -> String {
@@ -434,46 +447,25 @@ async fn serve_token_page(
     reports: tokio::sync::mpsc::UnboundedSender<serde_json::Value>,
 ) -> SocketAddr {
     use http_body_util::BodyExt;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let (html, fresh_token) = (html.clone(), fresh_token.clone());
-            let (hand_out, reports) = (hand_out.clone(), reports.clone());
-            tokio::spawn(async move {
-                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    let (html, fresh_token) = (html.clone(), fresh_token.clone());
-                    let (mut hand_out, reports) = (hand_out.clone(), reports.clone());
-                    async move {
-                        let body = match request.uri().path() {
-                            "/token" => {
-                                let _ = hand_out.wait_for(|allowed| *allowed).await;
-                                fresh_token
-                            }
-                            "/report" => {
-                                let bytes = request.into_body().collect().await.unwrap().to_bytes();
-                                let _ = reports.send(serde_json::from_slice(&bytes).unwrap());
-                                String::new()
-                            }
-                            _ => html,
-                        };
-                        let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
-                        response
-                            .headers_mut()
-                            .insert("content-type", "text/html; charset=utf-8".parse().unwrap());
-                        Ok::<_, Infallible>(response)
-                    }
-                });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
+    serve_origin(move |request: hyper::Request<hyper::body::Incoming>| {
+        let (html, fresh_token) = (html.clone(), fresh_token.clone());
+        let (mut hand_out, reports) = (hand_out.clone(), reports.clone());
+        async move {
+            match request.uri().path() {
+                "/token" => {
+                    let _ = hand_out.wait_for(|allowed| *allowed).await;
+                    fresh_token
+                }
+                "/report" => {
+                    let bytes = request.into_body().collect().await.unwrap().to_bytes();
+                    let _ = reports.send(serde_json::from_slice(&bytes).unwrap());
+                    String::new()
+                }
+                _ => html,
+            }
         }
-    });
-    addr
+    })
+    .await
 }
 
 /// Waits for a report of the page that satisfies `accept`.

@@ -710,14 +710,7 @@ async fn a_slow_subscriber_is_cut_off_while_a_fast_one_keeps_every_event() {
         "the cut-off stream ends with the last chunk: {:?}",
         String::from_utf8_lossy(&buffer[buffer.len().saturating_sub(64)..])
     );
-    let metrics = client()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.get_text("/metrics").await;
     assert!(
         metrics.contains("sse_subscribers_lagged_total 1"),
         "{metrics}"
@@ -822,17 +815,7 @@ async fn http2_with_prior_knowledge_streams_events() {
 #[tokio::test]
 async fn graceful_shutdown_fails_health_checks_ends_streams_and_returns() {
     let mut server = TestServer::start(Server::builder().drain_delay(Duration::from_secs(5))).await;
-    assert_eq!(
-        client()
-            .get(server.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "ok\n"
-    );
+    assert_eq!(server.get_text("/healthz").await, "ok\n");
     let mut reader = EventReader::open(client().get(server.url("/subscribe/s"))).await;
     server.wait_for_subscribers(1).await;
     server.hub.publish(&ns("/s"), Event::new("before")).unwrap();
@@ -1017,6 +1000,17 @@ async fn error_and_cors(response: reqwest::Response) -> (u16, String, Option<Str
     (status, code, cors)
 }
 
+/// An anonymous `POST /publish/x` as a page of `origin` sends it.
+async fn publish_from(server: &TestServer, origin: &str) -> reqwest::Response {
+    client()
+        .post(server.url("/publish/x"))
+        .header("origin", origin)
+        .body("hello")
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_cross_site_page_cannot_publish_anonymously() {
     let server = TestServer::start(Server::builder()).await;
@@ -1065,25 +1059,13 @@ async fn a_listed_origin_may_publish_and_read_the_answer() {
         preflight.headers()["access-control-allow-origin"],
         "https://app.example"
     );
-    let listed = client()
-        .post(server.url("/publish/x"))
-        .header("origin", "https://app.example")
-        .body("hello")
-        .send()
-        .await
-        .unwrap();
+    let listed = publish_from(&server, "https://app.example").await;
     assert_eq!(listed.status(), 202);
     assert_eq!(
         listed.headers()["access-control-allow-origin"],
         "https://app.example"
     );
-    let other = client()
-        .post(server.url("/publish/x"))
-        .header("origin", "https://evil.example")
-        .body("hello")
-        .send()
-        .await
-        .unwrap();
+    let other = publish_from(&server, "https://evil.example").await;
     assert_eq!(
         error_and_cors(other).await,
         (403, "forbidden_origin".to_owned(), None)

@@ -98,14 +98,7 @@ async fn a_query_token_works_and_shows_nowhere_in_the_status() {
     )
     .await;
     server.wait_for_subscribers(1).await;
-    let status = client()
-        .get(server.url("/admin/status.json"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let status = server.get_text("/admin/status.json").await;
     assert!(!status.contains(&bearer), "the token is not in {status}");
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     assert_eq!(
@@ -113,14 +106,7 @@ async fn a_query_token_works_and_shows_nowhere_in_the_status() {
         "/subscribe/users/42"
     );
     assert_eq!(status["authenticated_streams"], 1);
-    let page = client()
-        .get(server.url("/admin/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = server.get_text("/admin/").await;
     assert!(
         page.contains("authenticated_streams"),
         "the page shows the count"

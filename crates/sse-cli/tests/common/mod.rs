@@ -89,6 +89,37 @@ pub fn run(args: &[&str]) -> Output {
     wait_with_deadline(child)
 }
 
+/// Runs `ssectl bench` with `connections` streams read from `read` while it publishes
+/// 200 events/s to `publish_to` for one second; asserts it succeeded and returns its
+/// JSON report.
+pub fn bench_across(
+    read: &str,
+    publish_to: &str,
+    connections: u64,
+) -> sse_cli::bench_report::BenchReport {
+    let connections = connections.to_string();
+    let output = run(&[
+        "bench",
+        "--server",
+        read,
+        "--publish-server",
+        publish_to,
+        "--connections",
+        &connections,
+        "--publish-rate",
+        "200",
+        "--duration",
+        "1s",
+        "--json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the JSON report")
+}
+
 /// The server's subscriber count, from its admin status.
 pub fn subscribers(base: &str) -> u64 {
     let json: serde_json::Value =

@@ -53,6 +53,14 @@ impl TestServer {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The body of `GET {path}` as text, whatever its status.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = within("GET", client().get(self.url(path)).send())
+            .await
+            .expect("GET request");
+        response.text().await.expect("a text body")
+    }
+
     /// Publishes `body` with `POST {path}` (a path such as `/publish/pets?event=x`),
     /// asserts 202, and returns the JSON reply.
     pub async fn publish(&self, path: &str, body: &str) -> serde_json::Value {
