@@ -70,9 +70,22 @@ pub struct ServeArgs {
     #[arg(long, env = "SSE_MAX_CONNECTIONS", default_value_t = sse_hyper::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
 
-    /// Time a client has to send a complete request head.
+    /// Time a connection has from its acceptance to its first request head (TLS handshake
+    /// included), and may stay without a request in progress afterwards (every protocol).
     #[arg(long, env = "SSE_HEADER_TIMEOUT", default_value_t = sse_hyper::DEFAULT_HEADER_READ_TIMEOUT.into())]
     header_timeout: Duration,
+
+    /// Time a client has to send a whole request body once its head arrived; later: 408.
+    #[arg(long, env = "SSE_BODY_TIMEOUT", default_value_t = sse_hyper::DEFAULT_BODY_TIMEOUT.into())]
+    body_timeout: Duration,
+
+    /// Interval of HTTP/2 pings on a connection from which nothing arrived.
+    #[arg(long, env = "SSE_HTTP2_KEEPALIVE", default_value_t = sse_hyper::DEFAULT_HTTP2_KEEPALIVE_INTERVAL.into())]
+    http2_keepalive: Duration,
+
+    /// Time an HTTP/2 peer has to answer a ping before its connection is closed.
+    #[arg(long, env = "SSE_HTTP2_KEEPALIVE_TIMEOUT", default_value_t = sse_hyper::DEFAULT_HTTP2_KEEPALIVE_TIMEOUT.into())]
+    http2_keepalive_timeout: Duration,
 
     /// Largest publish body accepted, in bytes.
     #[arg(long, env = "SSE_MAX_BODY", default_value_t = sse_hyper::DEFAULT_MAX_BODY_BYTES)]
@@ -150,6 +163,9 @@ impl ServeArgs {
             .retry(self.retry.map(|retry| *retry))
             .max_connections(self.max_connections)
             .header_read_timeout(*self.header_timeout)
+            .body_timeout(*self.body_timeout)
+            .http2_keepalive_interval(*self.http2_keepalive)
+            .http2_keepalive_timeout(*self.http2_keepalive_timeout)
             .max_body_bytes(self.max_body)
             .cors(self.cors()?)
             .admin(!self.no_admin)
@@ -370,6 +386,15 @@ mod tests {
         let args = parse(&[]).unwrap();
         assert_eq!(*args.keepalive, sse_hyper::DEFAULT_KEEPALIVE);
         assert_eq!(*args.header_timeout, sse_hyper::DEFAULT_HEADER_READ_TIMEOUT);
+        assert_eq!(*args.body_timeout, sse_hyper::DEFAULT_BODY_TIMEOUT);
+        assert_eq!(
+            *args.http2_keepalive,
+            sse_hyper::DEFAULT_HTTP2_KEEPALIVE_INTERVAL
+        );
+        assert_eq!(
+            *args.http2_keepalive_timeout,
+            sse_hyper::DEFAULT_HTTP2_KEEPALIVE_TIMEOUT
+        );
         assert_eq!(*args.shutdown_timeout, sse_hyper::DEFAULT_SHUTDOWN_TIMEOUT);
         assert_eq!(*args.drain_delay, std::time::Duration::ZERO);
         assert_eq!(args.history, sse_core::DEFAULT_HISTORY_CAPACITY);

@@ -16,6 +16,13 @@ pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
 /// The default time a client has to send a complete request head.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default time a client has to send a request body once its head arrived: 10 s.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default interval between HTTP/2 pings on a connection that sent nothing: 20 s.
+pub const DEFAULT_HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+/// The default time an HTTP/2 peer has to answer a ping before its connection is closed:
+/// 20 s.
+pub const DEFAULT_HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// The default limit on a publish request body: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The default time graceful shutdown waits for connections to finish.
@@ -53,6 +60,9 @@ pub(crate) struct Config {
     pub(crate) admin_enabled: bool,
     pub(crate) metrics_enabled: bool,
     pub(crate) header_read_timeout: Duration,
+    pub(crate) body_timeout: Duration,
+    pub(crate) http2_keepalive_interval: Duration,
+    pub(crate) http2_keepalive_timeout: Duration,
     pub(crate) max_body_bytes: usize,
     pub(crate) path_prefix: String,
     pub(crate) node_name: String,
@@ -79,6 +89,9 @@ impl Default for Config {
             admin_enabled: true,
             metrics_enabled: true,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            http2_keepalive_interval: DEFAULT_HTTP2_KEEPALIVE_INTERVAL,
+            http2_keepalive_timeout: DEFAULT_HTTP2_KEEPALIVE_TIMEOUT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             path_prefix: String::new(),
             node_name: DEFAULT_NODE_NAME.to_owned(),
@@ -244,10 +257,39 @@ impl ServerBuilder {
         self
     }
 
-    /// How long a client has to send a complete request head, and a TLS client to finish
-    /// its handshake (default [`DEFAULT_HEADER_READ_TIMEOUT`]).
+    /// How long a connection may go without a request in progress before it is closed,
+    /// on every protocol (default [`DEFAULT_HEADER_READ_TIMEOUT`]): a new connection must
+    /// complete its TLS handshake (when configured) and its first request head within
+    /// this time from its acceptance, an HTTP/1.1 keep-alive connection its next head,
+    /// and an HTTP/2 connection with no open stream its next request.
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.config.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long a client has to send a whole request body once its head has arrived; a
+    /// body still incomplete then is refused with `408` and, over HTTP/1.x, the
+    /// connection closed (default [`DEFAULT_BODY_TIMEOUT`]). The time counts from the
+    /// start of the body, so with the default 1 MiB limit and 10 s a client must send
+    /// at least about 100 KiB/s.
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.config.body_timeout = timeout;
+        self
+    }
+
+    /// How often an HTTP/2 connection from which nothing arrived is pinged (default
+    /// [`DEFAULT_HTTP2_KEEPALIVE_INTERVAL`]). A peer that does not answer within
+    /// [`http2_keepalive_timeout`](ServerBuilder::http2_keepalive_timeout) is closed, so
+    /// a vanished client does not hold its streams forever.
+    pub fn http2_keepalive_interval(mut self, interval: Duration) -> Self {
+        self.config.http2_keepalive_interval = interval;
+        self
+    }
+
+    /// How long an HTTP/2 peer has to acknowledge a keepalive ping before its connection
+    /// is closed (default [`DEFAULT_HTTP2_KEEPALIVE_TIMEOUT`]).
+    pub fn http2_keepalive_timeout(mut self, timeout: Duration) -> Self {
+        self.config.http2_keepalive_timeout = timeout;
         self
     }
 

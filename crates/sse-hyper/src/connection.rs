@@ -13,12 +13,29 @@
 //! head and then each frame of the [`SseBody`] as one chunk, keeping only the
 //! subscription, the socket and a small write buffer. A refusal (a bad namespace, the
 //! connection limit) is written here too and the connection continues in hyper. Any other
-//! request (another route, a `POST`, HTTP/2's preface, a head too large or not parseable
-//! here) is given to hyper from its first byte, the bytes already read replayed in front.
-//! The HTTP semantics therefore stay hyper's, apart from the head writing below.
+//! request (another route, a `POST`, HTTP/2's preface, a head with more headers than
+//! parsed here, or one not parseable) is given to hyper from its first byte, the bytes
+//! already read replayed in front. The HTTP semantics therefore stay hyper's, apart from
+//! the head writing below.
 //!
-//! TLS connections are handshaken here, under the head timeout, and then served by hyper
-//! throughout: the memory a direct path saves is small beside a TLS session's buffers.
+//! TLS connections are handshaken here and then served by hyper throughout, over the
+//! protocol ALPN chose: the memory a direct path saves is small beside a TLS session's
+//! buffers.
+//!
+//! # One deadline for the first request
+//!
+//! A connection gets one deadline when it is accepted: the head timeout. The TLS
+//! handshake, the HTTP/2 preface, the first head read here, and a first request that
+//! hyper reads (HTTP/2, or a head handed over) must all be done by then; nothing restarts
+//! it. Past the first request, a connection served by hyper is closed when no request has
+//! been in progress for the head timeout (`idle.rs`), which bounds idle HTTP/2
+//! connections as hyper bounds idle HTTP/1.1 ones.
+//!
+//! # Heads too large
+//!
+//! A first head is read here up to [`MAX_HEAD_BYTES`], whatever its method; one still
+//! incomplete then is answered `431` with the JSON error, and the connection closed.
+//! Heads that hyper reads are measured by the service (`limits.rs`).
 //!
 //! While a stream is open the socket is also watched for reads, so a client that goes away
 //! ends its subscription at once; bytes a client sends during a stream are discarded.
@@ -32,22 +49,26 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, Bytes};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, StatusCode, Uri, Version};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::Empty;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::Watcher;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::body::SseBody;
+use crate::idle;
+use crate::limits::{self, MAX_HEAD_BYTES};
 use crate::service::SseService;
 
 /// What an HTTP/2 client with prior knowledge sends first.
 const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-/// The largest request head read here; a larger one is left to hyper.
-const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// How long a connection refused for its head is read from (and the bytes dropped)
+/// after the answer, so that the client reads the answer instead of a reset.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 /// Headers parsed here; a request with more is left to hyper.
 const MAX_HEADERS: usize = 48;
 /// The shared chunk buffer is freed when a burst grew it past this.
@@ -60,7 +81,8 @@ const KEEP_BATCH_CAPACITY: usize = 256;
 pub(crate) struct Serving {
     /// hyper's builder, for everything not served here.
     pub(crate) builder: auto::Builder<TokioExecutor>,
-    /// How long the first request head (and a TLS handshake) may take.
+    /// How long a connection may take from its acceptance to its first request head (TLS
+    /// handshake included), and stay without a request in progress afterwards.
     pub(crate) head_timeout: Duration,
     /// Becomes `true` when the listener has closed: connections that have not sent a
     /// request yet are closed instead of being waited for.
@@ -81,14 +103,42 @@ pub(crate) async fn serve(
 ) {
     // Events are small and latency matters more than packet count.
     let _ = stream.set_nodelay(true);
+    let deadline = Instant::now() + serving.head_timeout;
     #[cfg(feature = "tls")]
     if let Some(tls) = serving.tls.clone() {
-        return serve_tls(stream, peer, service, serving, tls, watcher).await;
+        return serve_tls(stream, peer, service, serving, tls, watcher, deadline).await;
     }
-    serve_cleartext(stream, peer, service, serving, watcher).await;
+    serve_cleartext(stream, peer, service, serving, watcher, deadline).await;
 }
 
-/// Handshakes, then hands the connection to hyper.
+/// Serves `io` with hyper until it closes, or until no request has been in progress by
+/// `first_deadline` (then for the head timeout after each request).
+async fn serve_with_hyper<I>(
+    io: I,
+    peer: SocketAddr,
+    service: SseService,
+    builder: auto::Builder<TokioExecutor>,
+    (first_deadline, idle_limit): (Instant, Duration),
+    watcher: Watcher,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (service, idle) = idle::track(service);
+    let connection = builder
+        .serve_connection(TokioIo::new(io), service)
+        .into_owned();
+    tokio::select! {
+        served = watcher.watch(connection) => if let Err(error) = served {
+            tracing::debug!(%peer, %error, "connection ended with an error");
+        },
+        () = idle.expired(first_deadline, idle_limit) => {
+            tracing::debug!(%peer, "closed: no request in progress within the head timeout");
+        }
+    }
+}
+
+/// Handshakes, then hands the connection to hyper for the protocol ALPN chose, the first
+/// request still due by `deadline`.
 #[cfg(feature = "tls")]
 async fn serve_tls(
     stream: TcpStream,
@@ -97,9 +147,10 @@ async fn serve_tls(
     mut serving: Serving,
     tls: crate::tls::TlsConfig,
     watcher: Watcher,
+    deadline: Instant,
 ) {
     let handshake = tokio::select! {
-        handshake = tokio::time::timeout(serving.head_timeout, tls.acceptor().accept(stream)) => handshake,
+        handshake = tokio::time::timeout_at(deadline, tls.acceptor().accept(stream)) => handshake,
         _ = serving.closing.wait_for(|closing| *closing) => {
             return tracing::debug!(%peer, "closed during the TLS handshake: the server is shutting down");
         }
@@ -109,23 +160,26 @@ async fn serve_tls(
         Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
         Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
     };
-    let connection = serving
-        .builder
-        .serve_connection(TokioIo::new(stream), service)
-        .into_owned();
-    if let Err(error) = watcher.watch(connection).await {
-        tracing::debug!(%peer, %error, "connection ended with an error");
-    }
+    drop(serving.closing);
+    // ALPN settled the protocol: no detection, which would wait for bytes unbounded.
+    let builder = if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        serving.builder.http2_only()
+    } else {
+        serving.builder.http1_only()
+    };
+    let limits = (deadline, serving.head_timeout);
+    serve_with_hyper(stream, peer, service, builder, limits, watcher).await;
 }
 
-/// Reads the first request head; serves a subscribe request directly, and hands anything
-/// else to hyper.
+/// Reads the first request head by `deadline`; serves a subscribe request directly,
+/// refuses a head too large, and hands anything else to hyper.
 async fn serve_cleartext(
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
     service: SseService,
     serving: Serving,
     watcher: Watcher,
+    deadline: Instant,
 ) {
     let Serving {
         builder,
@@ -135,7 +189,7 @@ async fn serve_cleartext(
     } = serving;
     let is_subscribe = |path: &str| service.is_subscribe_path(path);
     let head = tokio::select! {
-        head = tokio::time::timeout(head_timeout, read_head(&stream, is_subscribe)) => head,
+        head = tokio::time::timeout_at(deadline, read_head(&stream, is_subscribe)) => head,
         _ = closing.wait_for(|closing| *closing) => {
             return tracing::debug!(%peer, "closed before a request: the server is shutting down");
         }
@@ -146,24 +200,51 @@ async fn serve_cleartext(
         Ok(Err(error)) => return tracing::debug!(%peer, %error, "reading the request failed"),
         Err(_) => return tracing::debug!(%peer, "no request head within the timeout"),
     };
-    let (rest, builder) = match head {
+    let (rest, builder, first_deadline) = match head {
         Head::Direct { request, rest } => match serve_direct(&stream, *request, &service).await {
             Ok(Next::Close) => return,
             // The connection speaks HTTP/1.1; skipping hyper-util's version detection
             // also puts the next request under hyper's head-read timeout at once.
-            Ok(Next::Continue) => (rest, builder.http1_only()),
+            Ok(Next::Continue) => (rest, builder.http1_only(), Instant::now() + head_timeout),
             Err(error) => return tracing::debug!(%peer, %error, "connection ended with an error"),
         },
-        Head::ToHyper(read) => (read, builder),
+        // The protocol is known from the first bytes: no detection by hyper-util.
+        Head::Http1(read) => (read, builder.http1_only(), deadline),
+        Head::Http2(read) => (read, builder.http2_only(), deadline),
+        Head::TooLarge(read) => {
+            let refusal = service.refuse(limits::head_too_large(read));
+            if let Err(error) = refuse(&mut stream, refusal).await {
+                tracing::debug!(%peer, %error, "answering a head too large failed");
+            }
+            return;
+        }
     };
-    let io = TokioIo::new(Replayed {
+    let io = Replayed {
         prefix: rest,
         stream,
-    });
-    let connection = builder.serve_connection(io, service).into_owned();
-    if let Err(error) = watcher.watch(connection).await {
-        tracing::debug!(%peer, %error, "connection ended with an error");
-    }
+    };
+    let limits = (first_deadline, head_timeout);
+    serve_with_hyper(io, peer, service, builder, limits, watcher).await;
+}
+
+/// Writes `refusal` and closes the connection, reading (and dropping) what the client
+/// still sends for a moment, so that it reads the answer rather than a reset.
+async fn refuse(stream: &mut TcpStream, refusal: Response<SseBody>) -> io::Result<()> {
+    let (parts, body) = refusal.into_parts();
+    let bytes = body.into_full();
+    let mut out = Vec::with_capacity(256 + bytes.len());
+    write_head(
+        &mut out,
+        parts.status,
+        &parts.headers,
+        Length::Exact(bytes.len()),
+        true,
+    );
+    out.extend_from_slice(&bytes);
+    write_all(stream, &out).await?;
+    stream.shutdown().await?;
+    let _ = tokio::time::timeout(REFUSAL_LINGER, client_gone(stream)).await;
+    Ok(())
 }
 
 /// What the first read of a connection found.
@@ -173,8 +254,13 @@ enum Head {
         request: Box<Request<Empty<Bytes>>>,
         rest: Bytes,
     },
-    /// Something for hyper: everything read so far, to be replayed.
-    ToHyper(Bytes),
+    /// HTTP/1.x for hyper (another request, or one not parseable here): everything read
+    /// so far, to be replayed.
+    Http1(Bytes),
+    /// The HTTP/2 preface, and anything read after it, for hyper.
+    Http2(Bytes),
+    /// A head still incomplete after this many bytes, more than [`MAX_HEAD_BYTES`].
+    TooLarge(usize),
 }
 
 /// What to do with the connection after a request served here.
@@ -190,7 +276,8 @@ async fn read_head(stream: &TcpStream, is_subscribe: impl Fn(&str) -> bool) -> i
     loop {
         stream.readable().await?;
         let start = buffer.len();
-        buffer.resize(start + 1024.min(MAX_HEAD_BYTES - start), 0);
+        // One byte past the limit tells a head that is too large from one that fits.
+        buffer.resize(start + 1024.min(MAX_HEAD_BYTES + 1 - start), 0);
         match stream.try_read(&mut buffer[start..]) {
             Ok(0) => {
                 return Err(io::Error::new(
@@ -210,17 +297,19 @@ async fn read_head(stream: &TcpStream, is_subscribe: impl Fn(&str) -> bool) -> i
             // detection would wait for it without one.
             continue;
         }
-        if !b"GET ".starts_with(&buffer[..buffer.len().min(4)]) {
-            return Ok(Head::ToHyper(Bytes::from(buffer)));
+        if buffer.starts_with(HTTP2_PREFACE) {
+            return Ok(Head::Http2(Bytes::from(buffer)));
         }
+        // Every HTTP/1.x head is read whole here, so that one deadline and one size limit
+        // cover it, whoever serves it.
         match parse_direct(&buffer) {
             Parsed::Direct(request, length) if is_subscribe(request.uri().path()) => {
                 let rest = Bytes::from(buffer).slice(length..);
                 return Ok(Head::Direct { request, rest });
             }
-            Parsed::Direct(..) => return Ok(Head::ToHyper(Bytes::from(buffer))),
-            Parsed::Partial if buffer.len() < MAX_HEAD_BYTES => continue,
-            Parsed::Partial | Parsed::ToHyper => return Ok(Head::ToHyper(Bytes::from(buffer))),
+            Parsed::Partial if buffer.len() <= MAX_HEAD_BYTES => continue,
+            Parsed::Partial => return Ok(Head::TooLarge(buffer.len())),
+            Parsed::Direct(..) | Parsed::ToHyper => return Ok(Head::Http1(Bytes::from(buffer))),
         }
     }
 }
@@ -701,12 +790,44 @@ mod tests {
             peer.write_all(head).await.unwrap();
             match read_head(&stream, |path| subscribe && path == "/somewhere").await {
                 Ok(Head::Direct { .. }) => assert!(direct),
-                Ok(Head::ToHyper(read)) => {
+                Ok(Head::Http1(read)) => {
                     assert!(!direct);
                     assert_eq!(&read[..], head, "hyper gets every byte from the first");
                 }
+                Ok(_) => panic!("a plain GET is HTTP/1.1"),
                 Err(error) => panic!("{error}"),
             }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_head_is_read_whole_up_to_the_limit_then_refused() {
+        use tokio::io::AsyncWriteExt;
+        let filler = "f".repeat(MAX_HEAD_BYTES - 100);
+        let fits = format!("POST /publish/a HTTP/1.1\r\nX-Filler: {filler}\r\n\r\nbody");
+        let (mut peer, stream) = socket_pair().await;
+        peer.write_all(fits.as_bytes()).await.unwrap();
+        match read_head(&stream, |_| true).await.unwrap() {
+            Head::Http1(read) => assert!(read.ends_with(b"\r\n\r\nbody")),
+            _ => panic!("a POST whose head fits is hyper's"),
+        }
+        let (mut peer, stream) = socket_pair().await;
+        let too_large = format!("POST /publish/a HTTP/1.1\r\nX-Filler: {filler}{filler}\r\n");
+        peer.write_all(too_large.as_bytes()).await.unwrap();
+        match read_head(&stream, |_| true).await.unwrap() {
+            Head::TooLarge(read) => assert_eq!(read, MAX_HEAD_BYTES + 1),
+            _ => panic!("a head past the limit is refused"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_http2_preface_goes_to_hyper_as_http2() {
+        use tokio::io::AsyncWriteExt;
+        let (mut peer, stream) = socket_pair().await;
+        peer.write_all(HTTP2_PREFACE).await.unwrap();
+        match read_head(&stream, |_| true).await.unwrap() {
+            Head::Http2(read) => assert_eq!(&read[..], HTTP2_PREFACE),
+            _ => panic!("the preface is HTTP/2"),
         }
     }
 }

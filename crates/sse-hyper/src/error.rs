@@ -57,6 +57,9 @@ pub enum ErrorCode {
     NotFound,
     /// 405: the route exists but not for this method (the answer carries `Allow`).
     MethodNotAllowed,
+    /// 408: the request body did not arrive within the body timeout (the connection is
+    /// closed after the answer).
+    RequestTimeout,
     /// 409: the publisher chose an id that a retained event already has, or that an
     /// earlier line of the same batch has; nothing was published.
     DuplicateId,
@@ -64,6 +67,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// 415: the `Content-Type` is not one the route reads.
     UnsupportedMediaType,
+    /// 431: the request head (request line and headers) is larger than
+    /// [`MAX_HEAD_BYTES`](crate::MAX_HEAD_BYTES).
+    HeadTooLarge,
     /// 503: the server is shutting down (the answer carries `Retry-After`).
     Draining,
     /// 503: the server holds its limit of event streams (the answer carries
@@ -92,9 +98,11 @@ impl ErrorCode {
         ErrorCode::ForbiddenHost,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
+        ErrorCode::RequestTimeout,
         ErrorCode::DuplicateId,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
+        ErrorCode::HeadTooLarge,
         ErrorCode::Draining,
         ErrorCode::TooManyConnections,
         ErrorCode::BrokerUnavailable,
@@ -118,9 +126,11 @@ impl ErrorCode {
             ErrorCode::ForbiddenHost => "forbidden_host",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::DuplicateId => "duplicate_id",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::HeadTooLarge => "head_too_large",
             ErrorCode::Draining => "draining",
             ErrorCode::TooManyConnections => "too_many_connections",
             ErrorCode::BrokerUnavailable => "broker_unavailable",
@@ -145,9 +155,11 @@ impl ErrorCode {
             }
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::DuplicateId => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorCode::Draining | ErrorCode::TooManyConnections | ErrorCode::BrokerUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -42,7 +42,9 @@ mod browser;
 mod config;
 mod connection;
 mod error;
+mod idle;
 mod jwt;
+mod limits;
 mod publish;
 mod rates;
 mod request_body;
@@ -59,12 +61,14 @@ mod tls;
 
 pub use body::SseBody;
 pub use config::{
-    CorsOrigins, ServerBuilder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEPALIVE,
+    CorsOrigins, ServerBuilder, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
+    DEFAULT_HTTP2_KEEPALIVE_INTERVAL, DEFAULT_HTTP2_KEEPALIVE_TIMEOUT, DEFAULT_KEEPALIVE,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_NODE_NAME, DEFAULT_SHUTDOWN_TIMEOUT,
     MIN_KEEPALIVE,
 };
 pub use error::{ApiError, ErrorCode};
 pub use jwt::{JwtKey, JwtKeyError, SigningKey, DEFAULT_JWT_LEEWAY};
+pub use limits::{MAX_HEAD_BYTES, MAX_LAST_EVENT_ID_BYTES, MAX_STORED_TEXT_BYTES};
 pub use rates::{RatePoint, Rates};
 pub use request_body::{BoxError, RequestBody};
 pub use routes::subscribe::{last_event_id, MAX_NAMESPACES_PER_STREAM};

@@ -1,6 +1,8 @@
 //! Request bodies: the one bound every handler puts on them, and reading one whole
 //! within a limit.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::{header, Request};
 use http_body::Body;
@@ -37,10 +39,12 @@ where
 }
 
 /// Reads the whole body of `request`, refusing one over `limit` bytes with `413` (at once
-/// when `Content-Length` says so, else as soon as the limit is passed).
+/// when `Content-Length` says so, else as soon as the limit is passed), and one that has
+/// not arrived whole within `timeout` with `408`.
 pub(crate) async fn read_limited(
     request: Request<impl RequestBody>,
     limit: usize,
+    timeout: Duration,
 ) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
@@ -56,7 +60,17 @@ pub(crate) async fn read_limited(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }
-    match Limited::new(request.into_body(), limit).collect().await {
+    let collecting = Limited::new(request.into_body(), limit).collect();
+    let Ok(collected) = tokio::time::timeout(timeout, collecting).await else {
+        return Err(ApiError::new(
+            ErrorCode::RequestTimeout,
+            format!(
+                "the request body did not arrive within {} ms",
+                timeout.as_millis()
+            ),
+        ));
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(error) => Err(ApiError::new(
@@ -69,7 +83,10 @@ pub(crate) async fn read_limited(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::Full;
+    use futures::StreamExt;
+    use http_body_util::{Full, StreamBody};
+
+    const A_WHILE: Duration = Duration::from_secs(60);
 
     fn request(body: &'static str) -> Request<Full<Bytes>> {
         Request::new(Full::new(Bytes::from_static(body.as_bytes())))
@@ -77,13 +94,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_within_the_limit_is_read_whole() {
-        let body = read_limited(request("Corgi"), 5).await.unwrap();
+        let body = read_limited(request("Corgi"), 5, A_WHILE).await.unwrap();
         assert_eq!(body, "Corgi");
     }
 
     #[tokio::test]
     async fn a_body_past_the_limit_is_refused_even_without_a_length() {
-        let error = read_limited(request("Corgis"), 5).await.unwrap_err();
+        let error = read_limited(request("Corgis"), 5, A_WHILE)
+            .await
+            .unwrap_err();
         assert_eq!(error.code(), ErrorCode::PayloadTooLarge);
     }
 
@@ -93,7 +112,22 @@ mod tests {
         request
             .headers_mut()
             .insert(header::CONTENT_LENGTH, http::HeaderValue::from_static("6"));
-        let error = read_limited(request, 5).await.unwrap_err();
+        let error = read_limited(request, 5, A_WHILE).await.unwrap_err();
         assert_eq!(error.code(), ErrorCode::PayloadTooLarge);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_stalls_is_refused_after_the_timeout() {
+        // One chunk, then nothing: the stream never ends.
+        let chunks = futures::stream::iter([Ok::<_, BoxError>(http_body::Frame::data(
+            Bytes::from_static(b"Cor"),
+        ))])
+        .chain(futures::stream::pending());
+        let request = Request::new(StreamBody::new(chunks));
+        let error = read_limited(request, 5, Duration::from_secs(10))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), ErrorCode::RequestTimeout);
+        assert_eq!(error.status(), 408);
     }
 }

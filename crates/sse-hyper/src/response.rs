@@ -6,7 +6,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 use serde::Serialize;
 
 use crate::body::SseBody;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// `status` with `value` as its JSON body.
 pub(crate) fn json(status: StatusCode, value: &impl Serialize) -> Response<SseBody> {
@@ -53,7 +53,9 @@ pub(crate) fn redirect(location: &'static str) -> Response<SseBody> {
 
 impl ApiError {
     /// The refusal as a response: its status, `Content-Type: application/json`, the JSON
-    /// body, and `Retry-After` or `Allow` where the code calls for them.
+    /// body, and `Retry-After` or `Allow` where the code calls for them. A `408` also
+    /// carries `Connection: close`: the rest of its body may still be on its way, so
+    /// the connection cannot carry another request.
     ///
     /// ```
     /// use sse_hyper::{ApiError, ErrorCode};
@@ -77,6 +79,9 @@ impl ApiError {
         if let Some(allow) = self.allow() {
             headers.insert(header::ALLOW, HeaderValue::from_static(allow));
         }
+        if self.code() == ErrorCode::RequestTimeout {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 }
@@ -84,7 +89,6 @@ impl ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorCode;
 
     #[test]
     fn a_refusal_carries_its_json_and_its_headers() {

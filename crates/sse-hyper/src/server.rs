@@ -93,11 +93,20 @@ impl Server {
         let state = self.service.state();
         let config = state.config();
         let mut builder = auto::Builder::new(TokioExecutor::new());
+        // hyper stops reading a head well past the limit; the service answers a head
+        // between the two with a JSON 431.
+        let head_limit = crate::limits::PROTOCOL_HEAD_LIMIT;
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(config.header_read_timeout);
-        builder.http2().timer(TokioTimer::new());
+            .header_read_timeout(config.header_read_timeout)
+            .max_buf_size(head_limit);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(config.http2_keepalive_interval)
+            .keep_alive_timeout(config.http2_keepalive_timeout)
+            .max_header_list_size(u32::try_from(head_limit).unwrap_or(u32::MAX));
         let (closing, closing_receiver) = tokio::sync::watch::channel(false);
         let serving = Serving {
             builder,

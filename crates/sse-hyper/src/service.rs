@@ -17,6 +17,7 @@ use sse_core::{Hub, Namespace};
 use crate::body::SseBody;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::limits;
 use crate::request_body::RequestBody;
 use crate::routes::{self, cors, Route};
 use crate::state::State;
@@ -142,13 +143,25 @@ impl SseService {
         matches!(Route::of(path, &self.state), Some(Route::Subscribe(_)))
     }
 
-    /// Handles one request. Never fails: every refusal is a response with a JSON error.
+    /// `error` as an answer, counted as a refused request, for refusals made before a
+    /// request could be read whole (such as a head too large on the direct path).
+    pub(crate) fn refuse(&self, error: ApiError) -> Response<SseBody> {
+        self.state.count_rejected_request();
+        error.into_response()
+    }
+
+    /// Handles one request. Never fails: every refusal is a response with a JSON error,
+    /// including a head over [`MAX_HEAD_BYTES`](crate::MAX_HEAD_BYTES) (`431`).
     pub async fn handle(&self, request: Request<impl RequestBody>) -> Response<SseBody> {
         self.state.ensure_maintenance();
         let origin = request.headers().get(header::ORIGIN).cloned();
         let exposure = Route::of(request.uri().path(), &self.state)
             .map_or(cors::Exposure::Never, Route::cors_exposure);
-        let mut response = match routes::dispatch(&self.state, request, self.remote_addr).await {
+        let answer = match limits::check_head(&request) {
+            Ok(()) => routes::dispatch(&self.state, request, self.remote_addr).await,
+            Err(error) => Err(error),
+        };
+        let mut response = match answer {
             Ok(response) => response,
             Err(error) => {
                 self.state.count_rejected_request();

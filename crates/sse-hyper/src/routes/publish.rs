@@ -49,7 +49,12 @@ pub(crate) async fn handle_single(
     publisher.check(std::slice::from_ref(&namespace))?;
     let kind = content_kind(request.headers())?;
     let query = QueryFields::parse(request.uri().query())?;
-    let body = read_limited(request, state.config().max_body_bytes).await?;
+    let body = read_limited(
+        request,
+        state.config().max_body_bytes,
+        state.config().body_timeout,
+    )
+    .await?;
     let event = single_event(kind, &body, &query)?;
     let published = publish(state, vec![(namespace.clone(), event)], Numbered::No).await?;
     let (id, subscribers) = published
@@ -79,7 +84,12 @@ pub(crate) async fn handle_batch(
              to publish one event, POST /publish/{namespace}",
         ));
     }
-    let body = read_limited(request, state.config().max_body_bytes).await?;
+    let body = read_limited(
+        request,
+        state.config().max_body_bytes,
+        state.config().body_timeout,
+    )
+    .await?;
     let events = batch_events(&body)?;
     for (index, (namespace, _)) in events.iter().enumerate() {
         publisher

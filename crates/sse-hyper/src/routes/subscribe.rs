@@ -21,6 +21,7 @@ use crate::auth;
 use crate::body::SseBody;
 use crate::error::{ApiError, ErrorCode};
 use crate::jwt::{Action, TokenError};
+use crate::limits::{truncated, MAX_LAST_EVENT_ID_BYTES, MAX_STORED_TEXT_BYTES};
 use crate::state::State;
 use crate::streams::StreamInfo;
 
@@ -50,10 +51,13 @@ impl StreamRequest {
             namespaces.push(Namespace::parse(path_namespace)?);
         }
         let info = StreamInfo {
-            request_path: request.uri().path().to_owned(),
+            request_path: truncated(request.uri().path().to_owned(), MAX_STORED_TEXT_BYTES),
             namespaces: Vec::new(),
             client_ip: remote_addr.map(|a| a.to_string()).unwrap_or_default(),
-            user_agent: header_text(request.headers(), header::USER_AGENT).unwrap_or_default(),
+            user_agent: truncated(
+                header_text(request.headers(), header::USER_AGENT).unwrap_or_default(),
+                MAX_STORED_TEXT_BYTES,
+            ),
             expires_at: None,
         };
         let token = auth::bearer_token(request.headers())
@@ -61,7 +65,7 @@ impl StreamRequest {
             .or(query.token);
         // The header wins: on reconnection a browser sends it with the newest id, while
         // the URL still carries the ?lastEventId= it was first opened with.
-        let last_event_id = header_text(request.headers(), "last-event-id").or(query.last_event_id);
+        let last_event_id = resume_id(request.headers()).or(query.last_event_id);
         Ok(StreamRequest {
             namespaces,
             last_event_id,
@@ -172,6 +176,8 @@ async fn subscribe(
 
 /// The id a client resumes after: its `Last-Event-ID` header, or else the `lastEventId`
 /// query parameter a browser's first connection can carry. `None` when neither is there.
+/// An id longer than [`MAX_LAST_EVENT_ID_BYTES`](crate::MAX_LAST_EVENT_ID_BYTES) is
+/// ignored, as if absent.
 ///
 /// ```
 /// let request = http::Request::get("/news?lastEventId=41").body(()).unwrap();
@@ -184,11 +190,21 @@ async fn subscribe(
 /// assert_eq!(sse_hyper::last_event_id(&request).as_deref(), Some("42"));
 /// ```
 pub fn last_event_id<B>(request: &Request<B>) -> Option<String> {
-    header_text(request.headers(), "last-event-id").or_else(|| {
+    resume_id(request.headers()).or_else(|| {
         form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
-            .find(|(key, _)| key == "lastEventId")
+            .find(|(key, value)| key == "lastEventId" && honoured_id(value))
             .map(|(_, value)| value.into_owned())
     })
+}
+
+/// The `Last-Event-ID` header, unless it is too long to be honoured.
+fn resume_id(headers: &HeaderMap) -> Option<String> {
+    header_text(headers, "last-event-id").filter(|id| honoured_id(id))
+}
+
+/// Whether a resume id is short enough to be looked up.
+fn honoured_id(id: &str) -> bool {
+    id.len() <= MAX_LAST_EVENT_ID_BYTES
 }
 
 /// `GET /subscribe` query parameters.
@@ -215,7 +231,9 @@ impl SubscribeQuery {
                     }
                     parsed.namespaces.push(Namespace::parse(&value)?);
                 }
-                "lastEventId" => parsed.last_event_id = Some(value.into_owned()),
+                "lastEventId" if honoured_id(&value) => {
+                    parsed.last_event_id = Some(value.into_owned());
+                }
                 "token" => parsed.token = Some(value.into_owned()),
                 _ => {}
             }
@@ -247,6 +265,27 @@ mod tests {
         let names: Vec<&str> = query.namespaces.iter().map(Namespace::as_str).collect();
         assert_eq!(names, ["/a", "/b/c"]);
         assert_eq!(query.last_event_id.as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn a_resume_id_past_the_limit_is_ignored() {
+        let long = "7".repeat(MAX_LAST_EVENT_ID_BYTES + 1);
+        let query = SubscribeQuery::parse(Some(&format!("lastEventId={long}"))).unwrap();
+        assert_eq!(query.last_event_id, None);
+        let request = Request::get(format!("/s?lastEventId={long}"))
+            .header("last-event-id", &long)
+            .body(())
+            .unwrap();
+        assert_eq!(last_event_id(&request), None);
+        let request = Request::get("/s?lastEventId=5")
+            .header("last-event-id", &long)
+            .body(())
+            .unwrap();
+        assert_eq!(
+            last_event_id(&request).as_deref(),
+            Some("5"),
+            "a header too long counts as absent"
+        );
     }
 
     #[test]
