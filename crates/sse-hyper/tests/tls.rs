@@ -121,6 +121,114 @@ async fn https_falls_back_to_http1_without_h2_in_alpn() {
     assert_eq!(&body[..], b"ok\n");
 }
 
+/// Reads until the server closes the connection (an error counts), failing the test if it
+/// stays open past the suite's deadline.
+async fn read_until_closed(tls: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>) {
+    use tokio::io::AsyncReadExt;
+    within("the server to close the connection", async {
+        let mut buffer = [0u8; 4096];
+        while let Ok(1..) = tls.read(&mut buffer).await {}
+    })
+    .await;
+}
+
+/// A TLS server whose head timeout is short and whose other waits are long.
+async fn impatient_server(identity: &Identity) -> TestServer {
+    TestServer::start(
+        Server::builder()
+            .tls(identity.tls.clone())
+            .header_read_timeout(std::time::Duration::from_secs(1))
+            .shutdown_timeout(std::time::Duration::from_secs(600)),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_connection_silent_after_the_handshake_is_closed_after_the_head_timeout() {
+    let identity = self_signed();
+    let server = impatient_server(&identity).await;
+    for alpn in [&b"h2"[..], b"http/1.1"] {
+        let mut tls = connect(&server, &identity.cert_der, &[alpn]).await;
+        read_until_closed(&mut tls).await;
+    }
+}
+
+#[tokio::test]
+async fn a_partial_http2_preface_is_closed_after_the_head_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let identity = self_signed();
+    let server = impatient_server(&identity).await;
+    for alpn in [&b"h2"[..], b"http/1.1"] {
+        let mut tls = connect(&server, &identity.cert_der, &[alpn]).await;
+        tls.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+        tls.flush().await.unwrap();
+        read_until_closed(&mut tls).await;
+    }
+}
+
+#[tokio::test]
+async fn alpn_decides_the_protocol() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let identity = self_signed();
+    let server = TestServer::start(Server::builder().tls(identity.tls.clone())).await;
+    // HTTP/2's preface and SETTINGS on a connection that negotiated HTTP/1.1.
+    let mut tls = connect(&server, &identity.cert_der, &[b"http/1.1"]).await;
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    tls.flush().await.unwrap();
+    let mut received = Vec::new();
+    within("the server to answer or close", async {
+        let mut buffer = [0u8; 4096];
+        while let Ok(read @ 1..) = tls.read(&mut buffer).await {
+            received.extend_from_slice(&buffer[..read]);
+        }
+    })
+    .await;
+    const SETTINGS: u8 = 0x4;
+    assert!(
+        received.get(3) != Some(&SETTINGS),
+        "the server spoke HTTP/2 on an HTTP/1.1 connection: {received:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_head_over_the_limit_is_refused_431_over_both_protocols() {
+    let identity = self_signed();
+    let server = TestServer::start(Server::builder().tls(identity.tls.clone())).await;
+    let filler = "f".repeat(sse_hyper::MAX_HEAD_BYTES + 1024);
+    let request = || {
+        hyper::Request::get("https://localhost/subscribe/secure")
+            .header("x-filler", filler.as_str())
+            .body(Empty::<Bytes>::new())
+            .unwrap()
+    };
+    let tls = connect(&server, &identity.cert_der, &[b"h2"]).await;
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let h2 = within("h2 response", sender.send_request(request()))
+        .await
+        .unwrap();
+    let tls = connect(&server, &identity.cert_der, &[b"http/1.1"]).await;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let h1 = within("h1 response", sender.send_request(request()))
+        .await
+        .unwrap();
+    for response in [h2, h1] {
+        assert_eq!(response.status(), 431);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "head_too_large");
+    }
+    assert_eq!(server.hub.stats().subscribers, 0);
+}
+
 #[test]
 fn unreadable_pem_files_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
