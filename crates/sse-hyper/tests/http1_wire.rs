@@ -166,7 +166,7 @@ async fn connection_close_on_a_plain_answer_closes_after_it() {
 }
 
 #[tokio::test]
-async fn a_head_too_big_to_read_here_is_still_served() {
+async fn a_large_head_within_the_limit_is_still_served() {
     let server = TestServer::start(Server::builder()).await;
     let filler = "f".repeat(12 * 1024);
     let request = format!("GET /subscribe/pets HTTP/1.1\r\nHost: t\r\nX-Filler: {filler}\r\n\r\n");
