@@ -79,7 +79,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SSE_BODY_TIMEOUT", default_value_t = sse_hyper::DEFAULT_BODY_TIMEOUT.into())]
     body_timeout: Duration,
 
-    /// Interval of HTTP/2 pings on a connection from which nothing arrived.
+    /// Interval of HTTP/2 pings on a connection from which nothing arrived (0s: none).
     #[arg(long, env = "SSE_HTTP2_KEEPALIVE", default_value_t = sse_hyper::DEFAULT_HTTP2_KEEPALIVE_INTERVAL.into())]
     http2_keepalive: Duration,
 

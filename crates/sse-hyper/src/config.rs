@@ -114,6 +114,8 @@ impl Default for Config {
 /// let server = Server::builder()
 ///     .keepalive(Duration::from_secs(30))
 ///     .history_capacity(50_000)
+///     .header_read_timeout(Duration::from_secs(5))
+///     .body_timeout(Duration::from_secs(5))
 ///     .publish_token("s3cret")
 ///     .build();
 /// # let _ = server;
@@ -280,7 +282,7 @@ impl ServerBuilder {
     /// How often an HTTP/2 connection from which nothing arrived is pinged (default
     /// [`DEFAULT_HTTP2_KEEPALIVE_INTERVAL`]). A peer that does not answer within
     /// [`http2_keepalive_timeout`](ServerBuilder::http2_keepalive_timeout) is closed, so
-    /// a vanished client does not hold its streams forever.
+    /// a vanished client does not hold its streams forever. Zero sends no pings.
     pub fn http2_keepalive_interval(mut self, interval: Duration) -> Self {
         self.config.http2_keepalive_interval = interval;
         self

@@ -104,7 +104,10 @@ impl Server {
         builder
             .http2()
             .timer(TokioTimer::new())
-            .keep_alive_interval(config.http2_keepalive_interval)
+            .keep_alive_interval(
+                (!config.http2_keepalive_interval.is_zero())
+                    .then_some(config.http2_keepalive_interval),
+            )
             .keep_alive_timeout(config.http2_keepalive_timeout)
             .max_header_list_size(u32::try_from(head_limit).unwrap_or(u32::MAX));
         let (closing, closing_receiver) = tokio::sync::watch::channel(false);
