@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{client, wait_until, within, EventReader, TestServer};
+use futures::StreamExt;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use sse_hyper::{Server, ServerBuilder, MAX_HEAD_BYTES, MAX_STORED_TEXT_BYTES};
@@ -87,6 +88,43 @@ async fn a_stalled_body_is_answered_408_and_its_connection_closed() {
         "the answer says that the connection closes"
     );
     assert_eq!(server.hub.stats().events_published, 0);
+}
+
+#[tokio::test]
+async fn a_stalled_body_over_http2_is_answered_408() {
+    let server = server(|b| b.body_timeout(SHORT)).await;
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    // Some bytes of a body that never ends.
+    let (more, chunks) = tokio::sync::mpsc::channel::<Bytes>(1);
+    more.send(Bytes::from_static(b"Cor")).await.unwrap();
+    let body = http_body_util::StreamBody::new(
+        stream_of(chunks)
+            .map(|chunk| Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(chunk))),
+    );
+    let request = hyper::Request::post("http://127.0.0.1/publish/pets")
+        .body(body)
+        .unwrap();
+    let response = within("response", sender.send_request(request))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 408);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"], "request_timeout");
+    assert_eq!(server.hub.stats().events_published, 0);
+    drop(more);
+}
+
+/// The chunks sent on `receiver`, as a stream.
+fn stream_of(
+    mut receiver: tokio::sync::mpsc::Receiver<Bytes>,
+) -> impl futures::Stream<Item = Bytes> {
+    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }
 
 #[tokio::test]
