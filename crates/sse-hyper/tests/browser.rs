@@ -441,14 +441,14 @@ async fn admin_page_renders_and_shows_a_live_connection() {
 /// token once the test allows it, and `POST /report` passes the page's reports to the
 /// test (so reporting needs no token of its own).
 async fn serve_token_page(
-    html: String,
+    page: impl Fn() -> String + Clone + Send + Sync + 'static,
     fresh_token: String,
     hand_out: tokio::sync::watch::Receiver<bool>,
     reports: tokio::sync::mpsc::UnboundedSender<serde_json::Value>,
 ) -> SocketAddr {
     use http_body_util::BodyExt;
     serve_origin(move |request: hyper::Request<hyper::body::Incoming>| {
-        let (html, fresh_token) = (html.clone(), fresh_token.clone());
+        let (page, fresh_token) = (page.clone(), fresh_token.clone());
         let (mut hand_out, reports) = (hand_out.clone(), reports.clone());
         async move {
             match request.uri().path() {
@@ -461,7 +461,7 @@ async fn serve_token_page(
                     let _ = reports.send(serde_json::from_slice(&bytes).unwrap());
                     String::new()
                 }
-                _ => html,
+                _ => page(),
             }
         }
     })
@@ -545,17 +545,17 @@ async fn browser_with_a_query_token_is_cut_off_at_expiry_and_resumes_with_a_fres
             (data.to_owned(), reply["id"].as_str().unwrap().to_owned())
         }
     };
-    let short = signer.sign(&feed, &[], Duration::from_secs(3)).unwrap();
     let fresh = signer.sign(&feed, &[], Duration::from_secs(600)).unwrap();
+    // The short token is signed when the page is loaded, not before Chromium starts: a
+    // slow start on a loaded machine must not use up its lifetime before the first event.
+    let sse_origin = format!("http://{}", server.addr);
+    let first_page = move || {
+        let short = signer.sign(&feed, &[], Duration::from_secs(4)).unwrap();
+        token_page(&sse_origin, &short)
+    };
     let (allow, hand_out) = tokio::sync::watch::channel(false);
     let (report_tx, mut report_rx) = tokio::sync::mpsc::unbounded_channel();
-    let page = serve_token_page(
-        token_page(&format!("http://{}", server.addr), &short),
-        fresh,
-        hand_out,
-        report_tx,
-    )
-    .await;
+    let page = serve_token_page(first_page, fresh, hand_out, report_tx).await;
     let profile = tempfile::tempdir().unwrap();
     let mut browser: Child = chromium(&profile)
         .arg(format!("http://{page}/"))
