@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::tls_client::{describe_tls_error, TlsArgs, ALPN_HTTP1, ALPN_HTTP2};
+
 /// Where the server is.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArg {
@@ -20,10 +22,13 @@ impl ServerArg {
 }
 
 /// An HTTP client for talking to SSE servers: no proxies (loopback tools should not
-/// detour), a connect timeout, redirects followed as a browser does.
-pub fn http_client() -> Result<reqwest::Client, String> {
+/// detour), a connect timeout, redirects followed as a browser does, and HTTPS trusting
+/// what `tls` says, with HTTP/2 when the server offers it through ALPN.
+pub fn http_client(tls: &TlsArgs) -> Result<reqwest::Client, String> {
+    let tls = tls.client_config(&[ALPN_HTTP2, ALPN_HTTP1])?;
     reqwest::Client::builder()
         .no_proxy()
+        .tls_backend_preconfigured(tls)
         .connect_timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| format!("cannot create an HTTP client: {e}"))
@@ -31,6 +36,9 @@ pub fn http_client() -> Result<reqwest::Client, String> {
 
 /// One line for a failed request: what could not be reached, and why.
 pub fn describe_request_error(url: &str, error: &reqwest::Error) -> String {
+    if let Some(tls) = describe_tls_error(error) {
+        return format!("{url}: {tls}");
+    }
     let mut cause: &dyn std::error::Error = error;
     while let Some(source) = cause.source() {
         cause = source;
