@@ -59,3 +59,44 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A TLS `sse-hyper` server on an ephemeral loopback port, with a self-signed
+    /// certificate for 127.0.0.1 written to `dir/cert.pem`.
+    async fn tls_server(dir: &std::path::Path) -> std::net::SocketAddr {
+        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
+            .expect("a certificate");
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, certified.cert.pem()).expect("write");
+        std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write");
+        let tls = sse_hyper::TlsConfig::from_pem_files(&cert, &key).expect("TLS identity");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let server = sse_hyper::Server::builder().tls(tls).build();
+        tokio::spawn(server.serve_with_shutdown(listener, std::future::pending::<()>()));
+        addr
+    }
+
+    #[tokio::test]
+    async fn requests_use_http2_when_the_server_offers_it_by_alpn() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let addr = tls_server(dir.path()).await;
+        let tls = TlsArgs {
+            cacert: Some(dir.path().join("cert.pem")),
+            insecure: false,
+        };
+        let response = http_client(&tls)
+            .expect("a client")
+            .get(format!("https://{addr}/healthz"))
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    }
+}

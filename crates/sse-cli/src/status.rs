@@ -259,6 +259,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_cluster_node_lists_every_node_of_the_cluster() {
+        let json = serde_json::json!({
+            "node": "edge-1", "status": "OK", "uptime_seconds": 3725.0,
+            "msgs_broadcast": 10, "deliveries": 20, "lagged_cutoffs": 0, "subscribers": 2,
+            "authenticated_streams": 0, "connections": [{}, {}], "bytes_sent": 100,
+            "keepalives_sent": 1, "namespaces": [{"namespace": "/pets", "subscribers": 2}],
+            "rates": {"publish_per_second": 1.5, "deliveries_per_second": 3.0},
+            "cluster": {"name": "sse", "node": "edge-1", "connected": true, "nodes": [
+                {"node": "edge-1", "connections": 2, "subscribers": 2, "publish_per_second": 1.5,
+                 "deliveries_per_second": 3.0, "started_at": 0, "last_seen": 998.0},
+                {"node": "edge-2", "connections": 7, "subscribers": 9, "publish_per_second": 0.0,
+                 "deliveries_per_second": 4.0, "started_at": 0, "last_seen": 1000.0}
+            ]}
+        });
+        let status: Status = serde_json::from_value(json).unwrap();
+        let text = render(&status, 1000.0);
+        assert!(text.contains("uptime      1h 2m 5s"), "{text}");
+        assert!(text.contains("cluster \"sse\": connected"), "{text}");
+        let row = |name: &str| -> Vec<String> {
+            let line = text.lines().find(|l| l.starts_with(name)).unwrap();
+            line.split_whitespace().map(str::to_owned).collect()
+        };
+        assert_eq!(row("NODE")[0..3], ["NODE", "CONNECTIONS", "SUBSCRIBERS"]);
+        assert_eq!(
+            row("edge-2 "),
+            ["edge-2", "7", "9", "0.0", "4.0", "0s", "ago"]
+        );
+        assert_eq!(
+            row("edge-1 "),
+            ["edge-1", "2", "2", "1.5", "3.0", "2s", "ago"]
+        );
+    }
+
+    #[test]
     fn columns_line_up_under_the_header() {
         let text = table(
             &["NODE", "CONNECTIONS"],
