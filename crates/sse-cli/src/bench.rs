@@ -234,15 +234,17 @@ async fn measure(args: &BenchArgs) -> Result<BenchReport, String> {
     let publisher = (args.publish_rate > 0).then(|| {
         let server = args.publish_server.as_deref().unwrap_or(&args.server);
         tokio::spawn(publish(
-            server.trim_end_matches('/').to_owned(),
+            PublishTo {
+                server: server.trim_end_matches('/').to_owned(),
+                token: args.token.clone(),
+                tls: args.tls.clone(),
+            },
             args.namespace.clone(),
             Pace {
                 rate: args.publish_rate,
                 batch: args.publish_batch,
             },
             args.size,
-            args.token.clone(),
-            args.tls.clone(),
             Arc::clone(&live),
             publisher_stop_rx,
         ))
@@ -375,19 +377,28 @@ struct Pace {
     batch: u64,
 }
 
+/// Where a publisher sends, and how it authenticates.
+struct PublishTo {
+    /// The server's base URL.
+    server: String,
+    /// Bearer token.
+    token: Option<String>,
+    /// Which HTTPS servers to trust.
+    tls: TlsArgs,
+}
+
 /// Publishes `pace.rate` events per second until stopped: every 10 ms, what is due, in
 /// requests of at most `pace.batch` events, sent one after another with no pause while
 /// behind. Each event's data is its send time in ns, padded to `size` bytes.
 async fn publish(
-    server: String,
+    to: PublishTo,
     namespace: String,
     pace: Pace,
     size: usize,
-    token: Option<String>,
-    tls: TlsArgs,
     live: Arc<Live>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
+    let PublishTo { server, token, tls } = to;
     let client = crate::client::http_client(&tls)?;
     let (url, single) = if pace.batch == 1 {
         let path = namespace.trim_start_matches('/');
