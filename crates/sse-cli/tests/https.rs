@@ -1,6 +1,7 @@
 //! The client commands over HTTPS, against `ssectl serve --tls-cert/--tls-key` with
 //! certificates made here: a private CA given with `--cacert`, an unknown CA, a
-//! certificate for another name, `--insecure`, and a server that does not speak TLS.
+//! certificate for another name, `--insecure`, and a server that does not speak TLS;
+//! and the protocol `bench` reads with, over TLS and without.
 
 mod common;
 
@@ -289,4 +290,29 @@ fn bench_counts_a_refused_certificate_as_an_error_per_connection() {
         .map(|(_, count)| count)
         .sum();
     assert_eq!(refused, 2, "{:?}", report.errors);
+}
+
+#[test]
+fn bench_speaks_http2_with_prior_knowledge_over_plain_tcp() {
+    let server = serve(&[]);
+    let output = run(&[
+        "bench",
+        "--server",
+        &server.base,
+        "--http2",
+        "--connections",
+        "2",
+        "--publish-rate",
+        "200",
+        "--duration",
+        "1s",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: sse_cli::bench_report::BenchReport =
+        serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report.protocol, "HTTP/2");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.connections_held, 2, "{report:?}");
+    assert!(report.events_total > 0, "{report:?}");
 }
