@@ -130,30 +130,38 @@ impl Sender {
             request = request.bearer_auth(token);
         }
         let url = &self.url;
+        let (first, last) = (
+            batch.lines.first().copied().unwrap_or_default(),
+            batch.lines.last().copied().unwrap_or_default(),
+        );
+        let published = self.published;
+        let unsure = |error: String| {
+            format!(
+                "lines {first}-{last}: {error}; {published} events published before them, \
+                 these perhaps (the answer did not arrive), none after them"
+            )
+        };
         let (status, reply) = self.runtime.block_on(async {
             let response = request
                 .send()
                 .await
-                .map_err(|e| describe_request_error(url, &e))?;
+                .map_err(|e| unsure(describe_request_error(url, &e)))?;
             let status = response.status();
             let reply = response
                 .text()
                 .await
-                .map_err(|e| describe_request_error(url, &e))?;
+                .map_err(|e| unsure(describe_request_error(url, &e)))?;
             Ok::<_, String>((status, reply))
         })?;
-        let first = batch.lines.first().copied().unwrap_or_default();
         if !status.is_success() {
             let (line, problem) = match refused_line(&reply).and_then(|l| batch.input_line(l)) {
                 Some(line) => (line, refusal(status.as_u16(), &without_line(&reply))),
                 None => (first, refusal(status.as_u16(), &reply)),
             };
-            let lines = batch.lines.clone();
             batch.lines.clear();
             return Err(format!(
-                "line {line}: {problem}; the request with lines {}-{} was refused whole; {}",
-                lines.first().copied().unwrap_or_default(),
-                lines.last().copied().unwrap_or_default(),
+                "line {line}: {problem}; the request with lines {first}-{last} was refused \
+                 whole; {}",
                 self.outcome()
             ));
         }

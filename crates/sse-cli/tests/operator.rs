@@ -219,6 +219,26 @@ fn publish_batch_names_the_input_line_the_server_refused() {
 }
 
 #[test]
+fn publish_batch_to_an_unreachable_server_names_the_lines_in_doubt() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let input = "\n{\"namespace\": \"/a\", \"data\": 1}\n{\"namespace\": \"/a\", \"data\": 2}\n";
+    let output = publish_batch(&base, &[], input);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.starts_with("ssectl: lines 2-3: cannot reach"),
+        "{text}"
+    );
+    assert!(text.contains("0 events published before them"), "{text}");
+}
+
+#[test]
 fn completions_are_generated_for_each_shell() {
     for (shell, marker) in [
         ("bash", "complete -F _ssectl"),
