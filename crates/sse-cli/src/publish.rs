@@ -12,6 +12,10 @@ use crate::tls_client::TlsArgs;
 
 /// Options of `ssectl publish`.
 #[derive(Debug, Args)]
+#[command(
+    override_usage = "ssectl publish [OPTIONS] NAMESPACE [EVENT] DATA\n       \
+                            ssectl publish [OPTIONS] --batch < EVENTS.ndjson"
+)]
 pub struct PublishArgs {
     #[command(flatten)]
     pub(crate) server: ServerArg,
