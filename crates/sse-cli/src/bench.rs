@@ -17,6 +17,12 @@
 //! stays cheap per event. Latency is sampled on the first 100 connections (one histogram
 //! each), which keeps memory flat at tens of thousands of connections.
 //!
+//! `https://` URLs are read over TLS ([`crate::tls_stream`], trusting what `--cacert` /
+//! `--insecure` say). Streams use HTTP/1.1 (one connection per stream, as browsers
+//! without HTTP/2 do) unless `--http2` asks for HTTP/2: negotiated through ALPN over TLS,
+//! with prior knowledge (h2c) over plain TCP; still one connection per stream. The report
+//! names the protocol.
+//!
 //! `--json` prints a [`BenchReport`], the type the tools reading it deserialise.
 
 use std::collections::BTreeMap;
@@ -30,11 +36,14 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Empty};
 use hyper::Uri;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use sse_cli::bench_report::{BenchReport, Latency};
 use sse_core::Decoder;
 use tokio::net::TcpSocket;
 use tokio::sync::{watch, Semaphore};
+
+use crate::tls_client::{TlsArgs, ALPN_HTTP1, ALPN_HTTP2};
+use crate::tls_stream::Connector;
 
 /// Connections whose latency is recorded (a histogram each; the rest only count).
 const LATENCY_SAMPLED_CONNECTIONS: usize = 100;
@@ -110,6 +119,14 @@ pub struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+
+    /// Read the streams over HTTP/2 (ALPN `h2` over TLS, prior knowledge over plain TCP)
+    /// instead of HTTP/1.1; one connection per stream either way.
+    #[arg(long)]
+    http2: bool,
+
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 /// Counters every connection task adds to while it runs.
@@ -136,6 +153,10 @@ struct Target {
     host: String,
     /// The `Authorization` header's value, when a token is given.
     authorization: Option<String>,
+    /// Plain TCP, or TLS for `https://`.
+    connector: Connector,
+    /// HTTP/2 instead of HTTP/1.1.
+    http2: bool,
 }
 
 /// Runs the benchmark and prints its report.
@@ -170,6 +191,12 @@ async fn measure(args: &BenchArgs) -> Result<BenchReport, String> {
     };
     let mut target = resolve(&url).await?;
     target.authorization = args.token.as_ref().map(|token| format!("Bearer {token}"));
+    target.http2 = args.http2;
+    if target.uri.scheme_str() == Some("https") {
+        let alpn = if args.http2 { ALPN_HTTP2 } else { ALPN_HTTP1 };
+        let host = target.uri.host().unwrap_or_default();
+        target.connector = Connector::tls(args.tls.client_config(&[alpn])?, host)?;
+    }
     let target = Arc::new(target);
     let live = Arc::new(Live {
         opening: Semaphore::new(OPENING_AT_ONCE),
@@ -207,14 +234,17 @@ async fn measure(args: &BenchArgs) -> Result<BenchReport, String> {
     let publisher = (args.publish_rate > 0).then(|| {
         let server = args.publish_server.as_deref().unwrap_or(&args.server);
         tokio::spawn(publish(
-            server.trim_end_matches('/').to_owned(),
+            PublishTo {
+                server: server.trim_end_matches('/').to_owned(),
+                token: args.token.clone(),
+                tls: args.tls.clone(),
+            },
             args.namespace.clone(),
             Pace {
                 rate: args.publish_rate,
                 batch: args.publish_batch,
             },
             args.size,
-            args.token.clone(),
             Arc::clone(&live),
             publisher_stop_rx,
         ))
@@ -271,6 +301,7 @@ async fn measure(args: &BenchArgs) -> Result<BenchReport, String> {
     }
     Ok(BenchReport {
         url,
+        protocol: if args.http2 { "HTTP/2" } else { "HTTP/1.1" }.to_owned(),
         connections_requested: args.connections as u64,
         connections_held: held,
         measured_seconds: measured,
@@ -346,22 +377,29 @@ struct Pace {
     batch: u64,
 }
 
+/// Where a publisher sends, and how it authenticates.
+struct PublishTo {
+    /// The server's base URL.
+    server: String,
+    /// Bearer token.
+    token: Option<String>,
+    /// Which HTTPS servers to trust.
+    tls: TlsArgs,
+}
+
 /// Publishes `pace.rate` events per second until stopped: every 10 ms, what is due, in
 /// requests of at most `pace.batch` events, sent one after another with no pause while
 /// behind. Each event's data is its send time in ns, padded to `size` bytes.
 async fn publish(
-    server: String,
+    to: PublishTo,
     namespace: String,
     pace: Pace,
     size: usize,
-    token: Option<String>,
     live: Arc<Live>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let PublishTo { server, token, tls } = to;
+    let client = crate::client::http_client(&tls)?;
     let (url, single) = if pace.batch == 1 {
         let path = namespace.trim_start_matches('/');
         (format!("{server}/publish/{path}"), true)
@@ -425,14 +463,20 @@ async fn resolve(url: &str) -> Result<Target, String> {
     let uri: Uri = url
         .parse()
         .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(format!("{url}: only http:// URLs are supported"));
-    }
+    let default_port = match uri.scheme_str() {
+        Some("http") => 80,
+        Some("https") => 443,
+        _ => {
+            return Err(format!(
+                "{url}: only http:// and https:// URLs are supported"
+            ))
+        }
+    };
     let host = uri
         .host()
         .ok_or_else(|| format!("{url}: no host"))?
         .to_owned();
-    let port = uri.port_u16().unwrap_or(80);
+    let port = uri.port_u16().unwrap_or(default_port);
     let addr = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
         .await
         .map_err(|e| format!("cannot resolve {host}: {e}"))?
@@ -444,6 +488,8 @@ async fn resolve(url: &str) -> Result<Target, String> {
         uri,
         host: authority,
         authorization: None,
+        connector: Connector::Plain,
+        http2: false,
     })
 }
 
@@ -517,14 +563,36 @@ async fn stream(
         .await
         .map_err(|e| format!("connect: {}", e.kind()))?;
     let _ = tcp.set_nodelay(true);
-    // A bounded read buffer keeps memory flat across thousands of connections.
-    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
-        .max_buf_size(64 * 1024)
-        .handshake(TokioIo::new(tcp))
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    tokio::spawn(connection);
-    let path = target.uri.path_and_query().map_or("/", |p| p.as_str());
+    let io = TokioIo::new(target.connector.connect(tcp).await?);
+    let mut sender = if target.http2 {
+        if matches!(target.connector, Connector::Tls { .. }) && !io.inner().negotiated_http2() {
+            return Err("the server did not agree to HTTP/2 (ALPN h2)".to_owned());
+        }
+        let (sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        tokio::spawn(connection);
+        Sender::Http2(sender)
+    } else {
+        // A bounded read buffer keeps memory flat across thousands of connections.
+        let (sender, connection) = hyper::client::conn::http1::Builder::new()
+            .max_buf_size(64 * 1024)
+            .handshake(io)
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        tokio::spawn(connection);
+        Sender::Http1(sender)
+    };
+    // HTTP/2 carries the scheme and authority as pseudo-headers, from the full URI.
+    let path = if target.http2 {
+        target.uri.to_string()
+    } else {
+        target
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned()
+    };
     let mut request = hyper::Request::get(path)
         .header("host", &target.host)
         .header("accept", "text/event-stream")
@@ -535,10 +603,11 @@ async fn stream(
     let request = request
         .body(Empty::<Bytes>::new())
         .map_err(|e| format!("request: {e}"))?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| format!("request: {e}"))?;
+    let response = match &mut sender {
+        Sender::Http1(sender) => sender.send_request(request).await,
+        Sender::Http2(sender) => sender.send_request(request).await,
+    }
+    .map_err(|e| format!("request: {e}"))?;
     if response.status() != 200 {
         return Err(format!("status {}", response.status().as_u16()));
     }
@@ -599,6 +668,12 @@ async fn stream(
     result
 }
 
+/// One stream's request side, by protocol.
+enum Sender {
+    Http1(hyper::client::conn::http1::SendRequest<Empty<Bytes>>),
+    Http2(hyper::client::conn::http2::SendRequest<Empty<Bytes>>),
+}
+
 /// The decimal number an event's data starts with, if it looks like a send time in ns
 /// (at least 16 digits). Hand-rolled: this runs once per received event.
 fn leading_number(data: &str) -> Option<u64> {
@@ -616,6 +691,7 @@ fn leading_number(data: &str) -> Option<u64> {
 
 fn print_report(report: &BenchReport) {
     println!("url:          {}", report.url);
+    println!("protocol:     {}", report.protocol);
     println!(
         "connections:  {} held of {} requested",
         report.connections_held, report.connections_requested

@@ -19,6 +19,9 @@ use serde::{Deserialize, Serialize};
 pub struct BenchReport {
     /// The event-stream URL every connection read.
     pub url: String,
+    /// The HTTP version the streams were read over: `HTTP/1.1` or `HTTP/2` (over TLS
+    /// when `url` is `https://`).
+    pub protocol: String,
     /// Connections the run was asked to open.
     pub connections_requested: u64,
     /// Connections holding an open event stream at the end of the measurement window.
@@ -72,6 +75,7 @@ mod tests {
     fn report() -> BenchReport {
         BenchReport {
             url: "http://127.0.0.1:8001/subscribe/bench".to_owned(),
+            protocol: "HTTP/1.1".to_owned(),
             connections_requested: 3,
             connections_held: 2,
             measured_seconds: 1.5,
@@ -143,7 +147,7 @@ mod tests {
         let full = serde_json::to_value(report()).unwrap();
         let mut paths = Vec::new();
         field_paths(&full, &[], &mut paths);
-        assert_eq!(paths.len(), 13 + 6, "every field and latency percentile");
+        assert_eq!(paths.len(), 14 + 6, "every field and latency percentile");
         for path in paths {
             let mut partial = full.clone();
             remove(&mut partial, &path);
@@ -191,6 +195,7 @@ mod tests {
                 "events_total",
                 "latency_ms",
                 "measured_seconds",
+                "protocol",
                 "url",
             ]
         );

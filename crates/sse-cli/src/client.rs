@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::tls_client::{describe_tls_error, TlsArgs, ALPN_HTTP1, ALPN_HTTP2};
+
 /// Where the server is.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArg {
@@ -20,10 +22,13 @@ impl ServerArg {
 }
 
 /// An HTTP client for talking to SSE servers: no proxies (loopback tools should not
-/// detour), a connect timeout, redirects followed as a browser does.
-pub fn http_client() -> Result<reqwest::Client, String> {
+/// detour), a connect timeout, redirects followed as a browser does, and HTTPS trusting
+/// what `tls` says, with HTTP/2 when the server offers it through ALPN.
+pub fn http_client(tls: &TlsArgs) -> Result<reqwest::Client, String> {
+    let tls = tls.client_config(&[ALPN_HTTP2, ALPN_HTTP1])?;
     reqwest::Client::builder()
         .no_proxy()
+        .tls_backend_preconfigured(tls)
         .connect_timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| format!("cannot create an HTTP client: {e}"))
@@ -31,6 +36,9 @@ pub fn http_client() -> Result<reqwest::Client, String> {
 
 /// One line for a failed request: what could not be reached, and why.
 pub fn describe_request_error(url: &str, error: &reqwest::Error) -> String {
+    if let Some(tls) = describe_tls_error(error) {
+        return format!("{url}: {tls}");
+    }
     let mut cause: &dyn std::error::Error = error;
     while let Some(source) = cause.source() {
         cause = source;
@@ -50,4 +58,45 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A TLS `sse-hyper` server on an ephemeral loopback port, with a self-signed
+    /// certificate for 127.0.0.1 written to `dir/cert.pem`.
+    async fn tls_server(dir: &std::path::Path) -> std::net::SocketAddr {
+        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
+            .expect("a certificate");
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, certified.cert.pem()).expect("write");
+        std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write");
+        let tls = sse_hyper::TlsConfig::from_pem_files(&cert, &key).expect("TLS identity");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let server = sse_hyper::Server::builder().tls(tls).build();
+        tokio::spawn(server.serve_with_shutdown(listener, std::future::pending::<()>()));
+        addr
+    }
+
+    #[tokio::test]
+    async fn requests_use_http2_when_the_server_offers_it_by_alpn() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let addr = tls_server(dir.path()).await;
+        let tls = TlsArgs {
+            cacert: Some(dir.path().join("cert.pem")),
+            insecure: false,
+        };
+        let response = http_client(&tls)
+            .expect("a client")
+            .get(format!("https://{addr}/healthz"))
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    }
 }

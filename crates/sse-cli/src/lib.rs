@@ -16,6 +16,7 @@
 //!
 //! let printed = r#"{
 //!   "url": "http://127.0.0.1:8001/subscribe/bench",
+//!   "protocol": "HTTP/1.1",
 //!   "connections_requested": 2,
 //!   "connections_held": 2,
 //!   "measured_seconds": 1.0,

@@ -8,17 +8,28 @@
 mod bench;
 mod client;
 mod publish;
+mod publish_batch;
 mod serve;
+mod shell_docs;
+mod status;
 mod tail;
+mod tls_client;
+mod tls_stream;
 mod token;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Run and operate a Server-Sent Events hub with hierarchical namespaces.
+// The version names the commit it was built from (see build.rs).
 #[derive(Debug, Parser)]
-#[command(name = "ssectl", version, about, propagate_version = true)]
+#[command(
+    name = "ssectl",
+    version = env!("SSECTL_VERSION"),
+    about,
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,14 +40,22 @@ enum Command {
     /// Run the SSE server (in memory).
     // Boxed: its many options would make every other command as large.
     Serve(Box<serve::ServeArgs>),
-    /// Publish one event: ssectl publish /pets/dogs new-dog Corgi
+    /// Publish one event (ssectl publish /pets/dogs new-dog Corgi), or NDJSON from
+    /// standard input with --batch.
     Publish(publish::PublishArgs),
-    /// Follow an event stream (a namespace, or any SSE URL) and print its events.
+    /// Follow an event stream (one or more namespaces, or any SSE URL) and print its
+    /// events.
     Tail(tail::TailArgs),
     /// Load-test any SSE server: open many streams and measure what arrives.
     Bench(bench::BenchArgs),
     /// Print a signed token (JWT) for a server started with --jwt-secret or --jwt-key.
     Token(token::TokenArgs),
+    /// Show a server's status (and its cluster's nodes) from /admin/status.json.
+    Status(status::StatusArgs),
+    /// Print a shell completion script: ssectl completions bash > /etc/bash_completion.d/ssectl
+    Completions(shell_docs::CompletionsArgs),
+    /// Print the man page (roff): ssectl man | man -l -
+    Man(shell_docs::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +66,9 @@ fn main() -> ExitCode {
         Command::Tail(args) => tail::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Token(args) => token::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Completions(args) => shell_docs::completions(args, Cli::command()),
+        Command::Man(args) => shell_docs::man(args, Cli::command()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,5 @@
-//! `ssectl publish NAMESPACE [EVENT] DATA`: publishes one event and prints its id.
+//! `ssectl publish NAMESPACE [EVENT] DATA`: publishes one event and prints its id;
+//! `ssectl publish --batch` publishes NDJSON from standard input ([`crate::publish_batch`]).
 
 use std::io::Read;
 
@@ -6,17 +7,37 @@ use clap::Args;
 use sse_core::{Event, Namespace};
 
 use crate::client::{describe_request_error, http_client, runtime, ServerArg};
+use crate::publish_batch;
+use crate::tls_client::TlsArgs;
 
 /// Options of `ssectl publish`.
 #[derive(Debug, Args)]
+#[command(
+    override_usage = "ssectl publish [OPTIONS] NAMESPACE [EVENT] DATA\n       \
+                            ssectl publish [OPTIONS] --batch < EVENTS.ndjson"
+)]
 pub struct PublishArgs {
     #[command(flatten)]
-    server: ServerArg,
+    pub(crate) server: ServerArg,
+
+    #[command(flatten)]
+    pub(crate) tls: TlsArgs,
 
     /// Bearer token for a server that requires one: its publish token, or a signed one
     /// from `ssectl token`.
     #[arg(long, env = "SSE_PUBLISH_TOKEN", hide_env_values = true)]
-    token: Option<String>,
+    pub(crate) token: Option<String>,
+
+    /// Publish many events: read NDJSON from standard input, one JSON object per line
+    /// with its `namespace` and `data` (and optionally `event`, `id`, `retry`), and send
+    /// them through `POST /publish` in batches.
+    #[arg(long, conflicts_with_all = ["words", "id", "retry", "json"])]
+    batch: bool,
+
+    /// With --batch: events per request at most (default 500; requests also stay under
+    /// 512 KiB).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub(crate) batch_size: Option<u64>,
 
     /// The event id (default: the server assigns one).
     #[arg(long)]
@@ -32,12 +53,22 @@ pub struct PublishArgs {
 
     /// Where to publish, then optionally the event type, then the data (`-` reads it from
     /// standard input).
-    #[arg(value_name = "NAMESPACE [EVENT] DATA", num_args = 2..=3, required = true)]
+    #[arg(
+        value_name = "NAMESPACE [EVENT] DATA",
+        num_args = 2..=3,
+        required_unless_present = "batch"
+    )]
     words: Vec<String>,
 }
 
-/// Publishes and prints the assigned id.
+/// Publishes and prints the assigned id (with `--batch`: the count published).
 pub fn run(args: PublishArgs) -> Result<(), String> {
+    if args.batch {
+        return publish_batch::run(&args);
+    }
+    if args.batch_size.is_some() {
+        return Err("--batch-size goes with --batch".into());
+    }
     let (namespace, event_type, data) = match args.words.as_slice() {
         [namespace, data] => (namespace, None, data),
         [namespace, event_type, data] => (namespace, Some(event_type), data),
@@ -71,7 +102,7 @@ pub fn run(args: PublishArgs) -> Result<(), String> {
     };
 
     let url = args.server.url(&format!("/publish{namespace}"));
-    let client = http_client()?;
+    let client = http_client(&args.tls)?;
     let mut request = client.post(&url);
     request = match json_data {
         Some(value) => {
@@ -144,7 +175,7 @@ fn read_stdin() -> Result<String, String> {
 }
 
 /// One line for a refused request, from the server's JSON error when it sent one.
-fn refusal(status: u16, body: &str) -> String {
+pub(crate) fn refusal(status: u16, body: &str) -> String {
     match serde_json::from_str::<serde_json::Value>(body) {
         Ok(json) if json["error"].is_string() => format!(
             "the server refused the event ({status} {}): {}",
@@ -155,7 +186,8 @@ fn refusal(status: u16, body: &str) -> String {
     }
 }
 
-fn excerpt(text: &str) -> String {
+/// The start of `text`'s first line, for an error message.
+pub(crate) fn excerpt(text: &str) -> String {
     let line = text.lines().next().unwrap_or_default();
     match line.char_indices().nth(200) {
         Some((cut, _)) => format!("{}...", &line[..cut]),

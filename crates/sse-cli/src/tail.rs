@@ -1,5 +1,10 @@
-//! `ssectl tail NAMESPACE|URL`: follows an event stream as a browser's `EventSource`
+//! `ssectl tail NAMESPACE...|URL`: follows an event stream as a browser's `EventSource`
 //! does, and prints each event.
+//!
+//! One namespace is read from `/subscribe/{namespace}`; several (`ssectl tail /pets
+//! /time`) share one stream, `/subscribe?ns=/pets&ns=/time`, on which an event that
+//! matches more than one of them still arrives once. A full `http://` or `https://` URL
+//! reads any event stream.
 //!
 //! Like a browser it sends `Accept: text/event-stream` and `Cache-Control: no-cache`,
 //! follows redirects, decodes with the WHATWG algorithm (`sse-core`'s decoder), and when
@@ -15,6 +20,7 @@ use sse_core::{Decoder, EventRef, Namespace};
 use tokio::time::Instant;
 
 use crate::client::{describe_request_error, http_client, runtime, ServerArg};
+use crate::tls_client::{describe_tls_error, TlsArgs};
 
 /// How long to wait before reconnecting until the server sends `retry:`.
 const DEFAULT_RETRY: Duration = Duration::from_secs(3);
@@ -25,9 +31,13 @@ pub struct TailArgs {
     #[command(flatten)]
     server: ServerArg,
 
-    /// A namespace on the server (such as /pets), or the full URL of any event stream.
-    #[arg(value_name = "NAMESPACE|URL")]
-    target: String,
+    #[command(flatten)]
+    tls: TlsArgs,
+
+    /// Namespaces on the server (such as /pets /time: one stream for all of them), or the
+    /// full URL of any event stream.
+    #[arg(value_name = "NAMESPACE...|URL", required = true, num_args = 1..)]
+    targets: Vec<String>,
 
     /// Bearer token to send (such as one from `ssectl token`).
     #[arg(long)]
@@ -99,17 +109,34 @@ pub fn run(args: TailArgs) -> Result<(), String> {
 }
 
 fn target_url(args: &TailArgs) -> Result<String, String> {
-    let target = args.target.as_str();
-    if target.starts_with("http://") || target.starts_with("https://") {
-        return Ok(target.to_owned());
+    let is_url = |target: &str| target.starts_with("http://") || target.starts_with("https://");
+    match args.targets.as_slice() {
+        [target] if is_url(target) => return Ok(target.clone()),
+        targets if targets.iter().any(|t| is_url(t)) => {
+            return Err("give either one URL or one or more namespaces, not both".into())
+        }
+        _ => {}
     }
-    let namespace =
-        Namespace::parse(target).map_err(|e| format!("{e} (or give a full http:// URL)"))?;
-    Ok(args.server.url(&format!("/subscribe{namespace}")))
+    let namespaces = args
+        .targets
+        .iter()
+        .map(|target| {
+            Namespace::parse(target)
+                .map_err(|e| format!("{target:?}: {e} (or give a full http:// URL)"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(match namespaces.as_slice() {
+        [namespace] => args.server.url(&format!("/subscribe{namespace}")),
+        // Namespaces are made of unreserved characters and `/`, which a query may hold.
+        several => {
+            let query: Vec<String> = several.iter().map(|ns| format!("ns={ns}")).collect();
+            args.server.url(&format!("/subscribe?{}", query.join("&")))
+        }
+    })
 }
 
 async fn follow(args: &TailArgs, url: &str) -> Result<Stop, String> {
-    let client = http_client()?;
+    let client = http_client(&args.tls)?;
     let mut decoder =
         Decoder::new().with_last_event_id(args.last_event_id.clone().unwrap_or_default());
     let mut printed = 0u64;
@@ -131,10 +158,13 @@ async fn follow(args: &TailArgs, url: &str) -> Result<Stop, String> {
             }
         }
         match request.send().await {
-            Err(error) if args.once => return Err(describe_request_error(url, &error)),
+            // A refused certificate will be refused again: no point reconnecting.
+            Err(error) if args.once || describe_tls_error(&error).is_some() => {
+                return Err(describe_request_error(url, &error))
+            }
             Err(error) => eprintln!("ssectl: {}", describe_request_error(url, &error)),
             Ok(response) => {
-                check_response(&response)?;
+                let response = check_response(response).await?;
                 decoder.start_new_stream();
                 let mut response = response;
                 loop {
@@ -186,16 +216,18 @@ async fn follow(args: &TailArgs, url: &str) -> Result<Stop, String> {
     }
 }
 
-/// Fails the connection, as a browser does, unless it is `200 text/event-stream`.
-fn check_response(response: &reqwest::Response) -> Result<(), String> {
+/// Fails the connection, as a browser does, unless it is `200 text/event-stream`. A
+/// refusal says what the server said (its JSON error, or the start of its answer).
+async fn check_response(response: reqwest::Response) -> Result<reqwest::Response, String> {
     let url = response.url().to_string();
     let status = response.status();
     if status == reqwest::StatusCode::NO_CONTENT {
         return Err(format!("{url}: the server answered 204 No Content, which tells clients to stop; not reconnecting"));
     }
     if status != reqwest::StatusCode::OK {
+        let said = answer_excerpt(response).await;
         return Err(format!(
-            "{url}: the server answered {status}; an event stream needs 200"
+            "{url}: the server answered {status}{said}; an event stream needs 200"
         ));
     }
     let content_type = response
@@ -209,7 +241,38 @@ fn check_response(response: &reqwest::Response) -> Result<(), String> {
             "{url}: not an event stream (Content-Type {content_type:?})"
         ));
     }
-    Ok(())
+    Ok(response)
+}
+
+/// `: ` and the `detail` of a JSON error body, or the start of the body's first line;
+/// empty when there is nothing to show. Reads at most a few kilobytes.
+async fn answer_excerpt(mut response: reqwest::Response) -> String {
+    const MOST: usize = 4096;
+    let mut body = Vec::new();
+    while body.len() < MOST {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) {
+        if let Some(detail) = json["detail"].as_str().or(json["error"].as_str()) {
+            return format!(" ({detail})");
+        }
+    }
+    let text = String::from_utf8_lossy(&body);
+    let line: String = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect();
+    if line.trim().is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", line.trim())
+    }
 }
 
 fn write_raw(out: &mut impl Write, chunk: &[u8]) -> std::io::Result<()> {

@@ -396,6 +396,7 @@ mod tests {
     fn run(latency: Option<sse_cli::bench_report::Latency>) -> BenchReport {
         BenchReport {
             url: "http://127.0.0.1:1/subscribe/bench".to_owned(),
+            protocol: "HTTP/1.1".to_owned(),
             connections_requested: 10,
             connections_held: 10,
             measured_seconds: 1.0,

@@ -51,8 +51,8 @@ pub fn serve(extra: &[&str]) -> Serving {
         .expect("ssectl printed where it listens");
     let base = line
         .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .expect("an http:// address")
+        .find(|word| word.starts_with("http://") || word.starts_with("https://"))
+        .expect("an http:// or https:// address")
         .to_owned();
     Serving { child, base }
 }
