@@ -12,8 +12,12 @@ const RIGHT: f64 = 20.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 50.0;
 
+/// Series longer than this are drawn as bare lines, with evenly spaced x labels instead
+/// of one label and one dot per point (a time series of many samples).
+const MARKED_POINTS: usize = 30;
+
 /// A line chart: one series per (name, points) on shared axes.
-fn line_chart(
+pub(crate) fn line_chart(
     title: &str,
     x_label: &str,
     y_label: &str,
@@ -45,7 +49,7 @@ fn line_chart(
             compact(value)
         );
     }
-    for &(vx, _) in series.first().map(|s| s.1.as_slice()).unwrap_or(&[]) {
+    for vx in x_labels(series.first().map(|s| s.1.as_slice()).unwrap_or(&[]), x_max) {
         let _ = writeln!(
             svg,
             "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
@@ -65,7 +69,7 @@ fn line_chart(
             "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
             path.join(" ")
         );
-        for &(px, py) in points {
+        for &(px, py) in points.iter().filter(|_| points.len() <= MARKED_POINTS) {
             let _ = writeln!(
                 svg,
                 "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{color}\"/>",
@@ -84,8 +88,18 @@ fn line_chart(
     svg
 }
 
+/// Where the x axis is labelled: at each point of a short series, else at five evenly
+/// spaced values from 0 to `x_max`.
+fn x_labels(points: &[(f64, f64)], x_max: f64) -> Vec<f64> {
+    if points.len() <= MARKED_POINTS {
+        points.iter().map(|p| p.0).collect()
+    } else {
+        (0..=4).map(|i| x_max * f64::from(i) / 4.0).collect()
+    }
+}
+
 /// A number in few characters: `1.2M`, `35k`, `120`, `0.75`.
-pub(super) fn compact(value: f64) -> String {
+pub(crate) fn compact(value: f64) -> String {
     if value >= 1e6 {
         format!("{:.1}M", value / 1e6)
     } else if value >= 1e3 {
