@@ -150,3 +150,26 @@ pub(super) fn latency_chart(runs: &[FirehoseRun]) -> String {
         &series,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_series_gets_five_x_labels_and_no_dots() {
+        let points: Vec<(f64, f64)> = (0..=180).map(|s| (f64::from(s), 20.0)).collect();
+        let svg = line_chart("RSS", "s", "MiB", &[("RSS", points)]);
+        assert_eq!(svg.matches("<circle").count(), 0);
+        let x_labels = svg.matches("y=\"366\"").count();
+        assert_eq!(x_labels, 5, "{svg}");
+        assert!(svg.contains(">180<"), "the last label is the last second");
+    }
+
+    #[test]
+    fn a_short_series_labels_and_marks_every_point() {
+        let points = vec![(10.0, 1.0), (100.0, 2.0), (1000.0, 3.0)];
+        let svg = line_chart("fan-out", "subscribers", "deliveries/s", &[("d", points)]);
+        assert_eq!(svg.matches("<circle").count(), 3);
+        assert_eq!(svg.matches("y=\"366\"").count(), 3);
+    }
+}
