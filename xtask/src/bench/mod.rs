@@ -144,12 +144,16 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Builds the binaries [`Tools::find`] looks for, in release mode.
+/// Builds the binaries [`Tools::find`] looks for in release mode, and this program too
+/// (`cargo xtask soak` runs its load from it). One build for all three: built apart,
+/// their shared dependencies would be resolved with different features and compiled
+/// twice.
 pub(crate) fn build_release() -> Result<(), String> {
     let mut build = cargo();
-    // Name both targets: `--example` alone would narrow the build to the example.
+    // Name every target: `--example` alone would narrow the build to the example.
     build.args(["build", "--release", "-p", "sse-cli", "--bin", "ssectl"]);
     build.args(["-p", "examples", "--example", "firehose"]);
+    build.args(["-p", "xtask", "--bin", "xtask"]);
     run(build, "cargo build --release")
 }
 

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use crate::bench::processes::Tools;
 use crate::bench::{build_release, target_dir, write};
-use crate::{cargo, run};
+use crate::run;
 use churn::ChurnPlan;
 use delivery::DeliveryPlan;
 use report::SoakReport;
@@ -183,11 +183,10 @@ pub fn soak(args: &[String]) -> Result<(), String> {
     }
 }
 
-/// Builds this program in release mode and runs its `soak` with the same arguments.
+/// Builds the release binaries, this program among them, and runs its `soak` with the
+/// same arguments.
 fn run_optimised(target: &std::path::Path, args: &[String]) -> Result<(), String> {
-    let mut build = cargo();
-    build.args(["build", "--release", "-p", "xtask"]);
-    run(build, "cargo build --release -p xtask")?;
+    build_release()?;
     let mut soak = Command::new(target.join("release/xtask"));
     soak.arg("soak").args(args);
     run(soak, "the optimised soak")
