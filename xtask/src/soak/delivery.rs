@@ -11,33 +11,27 @@
 //! (RSS sampled every second). Stalled subscribers may be cut off; how many streams the
 //! server still holds for them at the end is reported.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use sse_core::Decoder;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::feed::Feed;
 use super::probes::{metric, metrics, rss, streams, wait_for};
 use super::report::Check;
+use super::subscribers::{read, stall, Phase, ReaderOutcome};
 use super::tally::Tally;
-use super::wire::{address, read_head, subscribe_request, Dechunker};
+use super::wire::address;
 use crate::bench::processes::{ServerProcess, Tools};
 
-const NAMESPACE: &str = "/soak";
+/// The namespace subscribers subscribe to (below it: where the feed publishes).
+pub(super) const NAMESPACE: &str = "/soak";
 const FEED_NAMESPACE: &str = "/soak/feed";
 
 /// The replay history, in seconds of publishing: a churning subscriber resumes within
 /// moments, so a few seconds is plenty.
 const HISTORY_SECONDS: u64 = 5;
-
-/// The receive buffer a stalled subscriber asks for, so the server meets a full socket
-/// soon.
-const STALLED_RECEIVE_BUFFER: u32 = 4096;
 
 /// How long subscribers have to open, and readers to receive the last event after
 /// publishing ends.
@@ -45,6 +39,9 @@ const SUBSCRIBE_DEADLINE: Duration = Duration::from_secs(60);
 const CATCH_UP_DEADLINE: Duration = Duration::from_secs(60);
 /// How long the server has to close every stream once the clients are gone.
 const SETTLE: Duration = Duration::from_secs(30);
+
+/// The most interruptions whose reason the report keeps.
+const KEPT_INTERRUPTIONS: usize = 5;
 
 /// Largest RSS growth accepted, in percent: the last third's median over the first
 /// third's, after the warm-up.
@@ -112,24 +109,6 @@ pub(super) struct DeliveryReport {
     /// Streams the server still held once healthy and churning readers had left but
     /// stalled ones were still connected.
     pub(super) stalled_streams_held: u64,
-}
-
-/// What each reader hands back.
-struct ReaderOutcome {
-    tally: Tally,
-    reconnects: u64,
-    /// Why the reader stopped before the last event, if it did.
-    interrupted: Option<String>,
-}
-
-/// What readers are told as the run goes.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Phase {
-    Publishing,
-    /// Publishing ended with events `0..n`: read up to the last one.
-    Published(u64),
-    /// Deadline passed: stop now.
-    Abort,
 }
 
 /// Runs the soak against a fresh server.
@@ -243,27 +222,33 @@ pub(super) async fn delivery(
         lagged_cutoffs,
         stalled_streams_held,
     };
+    add_outcomes(&mut report, &outcomes, plan.healthy());
+    let flat = memory(&mut report, plan.warmup.as_secs_f64());
+    let checks = checks(&report, flat, rest.open, rest.subscribers, at_rest);
+    Ok((report, checks))
+}
+
+/// Adds up the readers' outcomes, the first `healthy` of them healthy, the rest
+/// churning, against the events published.
+fn add_outcomes(report: &mut DeliveryReport, outcomes: &[ReaderOutcome], healthy: u64) {
     for (index, outcome) in outcomes.iter().enumerate() {
-        let (tally, lost) = if (index as u64) < plan.healthy() {
+        let (tally, lost) = if (index as u64) < healthy {
             (&mut report.healthy_tally, &mut report.healthy_lost)
         } else {
             report.churn_reconnects += outcome.reconnects;
             (&mut report.churning_tally, &mut report.churning_lost)
         };
         tally.add(&outcome.tally);
-        *lost += outcome.tally.lost(published.events);
+        *lost += outcome.tally.lost(report.published);
         if let Some(reason) = &outcome.interrupted {
             report.interrupted += 1;
-            if report.interruptions.len() < 5 {
+            if report.interruptions.len() < KEPT_INTERRUPTIONS {
                 report.interruptions.push(reason.clone());
             }
         }
     }
     let received = report.healthy_tally.received + report.churning_tally.received;
-    report.deliveries_per_second = received as f64 / published.seconds.max(1e-9);
-    let flat = memory(&mut report, plan.warmup.as_secs_f64());
-    let checks = checks(&report, flat, rest.open, rest.subscribers, at_rest);
-    Ok((report, checks))
+    report.deliveries_per_second = received as f64 / report.publish_seconds.max(1e-9);
 }
 
 /// Fills in start, peak and end RSS after the warm-up; returns whether memory stayed
@@ -418,168 +403,6 @@ async fn sample_rss(pid: u32, mut stop: watch::Receiver<bool>) -> Vec<(f64, u64)
     }
 }
 
-/// A subscriber that never reads: connected with a small receive buffer, its request
-/// sent.
-async fn stall(addr: SocketAddr) -> Result<TcpStream, String> {
-    let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
-    socket
-        .set_recv_buffer_size(STALLED_RECEIVE_BUFFER)
-        .map_err(|e| e.to_string())?;
-    let mut stream = socket
-        .connect(addr)
-        .await
-        .map_err(|e| format!("connecting a stalled subscriber: {e}"))?;
-    stream
-        .write_all(subscribe_request(addr, NAMESPACE, None).as_bytes())
-        .await
-        .map_err(|e| format!("subscribing a stalled subscriber: {e}"))?;
-    Ok(stream)
-}
-
-/// Events a churning reader takes on connection `reconnects` before it hangs up:
-/// between 50 and 999, varied so that readers do not move in step.
-fn churn_quota(index: u64, reconnects: u64) -> u64 {
-    50 + (index * 7_919 + reconnects * 104_729) % 950
-}
-
-/// One healthy or churning subscriber, from its first connection until it has
-/// received the last event published (or is told to stop).
-async fn read(
-    addr: SocketAddr,
-    churning: bool,
-    index: u64,
-    mut phase: watch::Receiver<Phase>,
-) -> ReaderOutcome {
-    let mut outcome = ReaderOutcome {
-        tally: Tally::default(),
-        reconnects: 0,
-        interrupted: None,
-    };
-    let mut buffer = vec![0u8; 16 * 1024];
-    loop {
-        let last_id = outcome.tally.last_id.map(|id| id.to_string());
-        let quota = churning.then(|| churn_quota(index, outcome.reconnects));
-        match connection(
-            addr,
-            last_id.as_deref(),
-            quota,
-            &mut outcome.tally,
-            &mut buffer,
-            &mut phase,
-        )
-        .await
-        {
-            Ok(Until::Done) => return outcome,
-            Ok(Until::Quota) => outcome.reconnects += 1,
-            Err(reason) => {
-                outcome.interrupted = Some(format!(
-                    "{} subscriber {index}: {reason}",
-                    if churning { "churning" } else { "healthy" }
-                ));
-                return outcome;
-            }
-        }
-    }
-}
-
-/// Why a connection of a reader ended.
-enum Until {
-    /// The last event was received, or the run was aborted.
-    Done,
-    /// A churning reader took its quota and hung up.
-    Quota,
-}
-
-/// One connection of a reader: subscribe (resuming after `last_id`), count events
-/// until done or until `quota` events, then hang up (FIN or RST, alternating).
-async fn connection(
-    addr: SocketAddr,
-    last_id: Option<&str>,
-    quota: Option<u64>,
-    tally: &mut Tally,
-    buffer: &mut [u8],
-    phase: &mut watch::Receiver<Phase>,
-) -> Result<Until, String> {
-    let mut stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    stream
-        .write_all(subscribe_request(addr, NAMESPACE, last_id).as_bytes())
-        .await
-        .map_err(|e| format!("subscribing: {e}"))?;
-    let head = read_head(&mut stream).await?;
-    if head.status != 200 || !head.chunked {
-        return Err(format!(
-            "answered {} instead of a chunked event stream",
-            head.status
-        ));
-    }
-    let mut dechunker = Dechunker::default();
-    let mut decoder = Decoder::new();
-    let start = tally.received;
-    let mut pending = head.body_start;
-    loop {
-        let ended = feed_bytes(&pending, &mut dechunker, &mut decoder, tally)?;
-        let done = match *phase.borrow() {
-            Phase::Publishing => false,
-            Phase::Published(events) => tally.caught_up(events),
-            Phase::Abort => return Ok(Until::Done),
-        };
-        if done {
-            return Ok(Until::Done);
-        }
-        if ended {
-            return Err("the server ended the stream".into());
-        }
-        if quota.is_some_and(|quota| tally.received - start >= quota) {
-            if tally.received % 2 == 1 {
-                stream.set_zero_linger().map_err(|e| e.to_string())?;
-            }
-            return Ok(Until::Quota);
-        }
-        let count = tokio::select! {
-            read = tokio::io::AsyncReadExt::read(&mut stream, buffer) => {
-                read.map_err(|e| format!("reading: {e}"))?
-            }
-            changed = phase.changed() => {
-                changed.map_err(|_| "the run ended without a word")?;
-                pending = Vec::new();
-                continue;
-            }
-        };
-        if count == 0 {
-            return Err("the server closed the connection".into());
-        }
-        pending.clear();
-        pending.extend_from_slice(&buffer[..count]);
-    }
-}
-
-/// Feeds wire bytes through the chunked coding and the event decoder into the tally;
-/// returns whether the stream's last chunk came.
-fn feed_bytes(
-    wire: &[u8],
-    dechunker: &mut Dechunker,
-    decoder: &mut Decoder,
-    tally: &mut Tally,
-) -> Result<bool, String> {
-    let mut failure = None;
-    let ended = dechunker.feed(wire, |body| {
-        if failure.is_some() {
-            return;
-        }
-        if let Err(error) =
-            decoder.feed(body, |event| tally.record(event.data, event.last_event_id))
-        {
-            failure = Some(error.to_string());
-        }
-    })?;
-    match failure {
-        Some(error) => Err(error),
-        None => Ok(ended),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,12 +430,5 @@ mod tests {
     #[test]
     fn too_few_samples_show_nothing() {
         assert!(!flatness(&[100, 100]).flat);
-    }
-
-    #[test]
-    fn churn_quotas_vary_within_bounds() {
-        let quotas: Vec<u64> = (0..20).map(|r| churn_quota(3, r)).collect();
-        assert!(quotas.iter().all(|q| (50..1_000).contains(q)));
-        assert!(quotas.windows(2).any(|w| w[0] != w[1]));
     }
 }

@@ -23,6 +23,7 @@ mod delivery;
 mod feed;
 mod probes;
 mod report;
+mod subscribers;
 mod tally;
 mod wire;
 
