@@ -5,8 +5,12 @@
 //! - `cargo xtask bench [--quick] [--no-criterion] [--only SECTION,...]`: the benchmark
 //!   report (criterion benches and end-to-end scenarios, cluster mode on Redis included)
 //!   in `target/bench-report/`; see `bench/mod.rs`.
+//! - `cargo xtask soak [--quick] [--cycles N] [--duration D]`: churn and soak tests of a
+//!   release server, with checks and a report section beside the benchmark report; see
+//!   `soak/mod.rs`.
 
 mod bench;
+mod soak;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -17,6 +21,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
+        Some("soak") => soak::soak(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print_help();
             Ok(())
@@ -39,7 +44,10 @@ fn print_help() {
          test [ARGS]                install test prerequisites if missing, then cargo test --workspace [ARGS]\n  \
          bench [--quick] [--no-criterion] [--only SECTION,...]\n    \
                                     benchmark report in target/bench-report/; sections:\n    \
-                                    criterion, fanout, latency, spread, idle, http-publish, cluster\n"
+                                    criterion, fanout, latency, spread, idle, http-publish, cluster\n  \
+         soak [--quick] [--cycles N] [--duration D]\n    \
+                                    connection churn and a delivery soak against a release server;\n    \
+                                    fails when a check fails; soak.md in target/bench-report/\n"
     );
 }
 

@@ -12,8 +12,12 @@ const RIGHT: f64 = 20.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 50.0;
 
+/// Series longer than this are drawn as bare lines, with evenly spaced x labels instead
+/// of one label and one dot per point (a time series of many samples).
+const MARKED_POINTS: usize = 30;
+
 /// A line chart: one series per (name, points) on shared axes.
-fn line_chart(
+pub(crate) fn line_chart(
     title: &str,
     x_label: &str,
     y_label: &str,
@@ -45,7 +49,7 @@ fn line_chart(
             compact(value)
         );
     }
-    for &(vx, _) in series.first().map(|s| s.1.as_slice()).unwrap_or(&[]) {
+    for vx in x_labels(series.first().map(|s| s.1.as_slice()).unwrap_or(&[]), x_max) {
         let _ = writeln!(
             svg,
             "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
@@ -65,7 +69,7 @@ fn line_chart(
             "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
             path.join(" ")
         );
-        for &(px, py) in points {
+        for &(px, py) in points.iter().filter(|_| points.len() <= MARKED_POINTS) {
             let _ = writeln!(
                 svg,
                 "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{color}\"/>",
@@ -84,8 +88,18 @@ fn line_chart(
     svg
 }
 
+/// Where the x axis is labelled: at each point of a short series, else at five evenly
+/// spaced values from 0 to `x_max`.
+fn x_labels(points: &[(f64, f64)], x_max: f64) -> Vec<f64> {
+    if points.len() <= MARKED_POINTS {
+        points.iter().map(|p| p.0).collect()
+    } else {
+        (0..=4).map(|i| x_max * f64::from(i) / 4.0).collect()
+    }
+}
+
 /// A number in few characters: `1.2M`, `35k`, `120`, `0.75`.
-pub(super) fn compact(value: f64) -> String {
+pub(crate) fn compact(value: f64) -> String {
     if value >= 1e6 {
         format!("{:.1}M", value / 1e6)
     } else if value >= 1e3 {
@@ -135,4 +149,27 @@ pub(super) fn latency_chart(runs: &[FirehoseRun]) -> String {
         "latency (ms)",
         &series,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_series_gets_five_x_labels_and_no_dots() {
+        let points: Vec<(f64, f64)> = (0..=180).map(|s| (f64::from(s), 20.0)).collect();
+        let svg = line_chart("RSS", "s", "MiB", &[("RSS", points)]);
+        assert_eq!(svg.matches("<circle").count(), 0);
+        let x_labels = svg.matches("y=\"366\"").count();
+        assert_eq!(x_labels, 5, "{svg}");
+        assert!(svg.contains(">180<"), "the last label is the last second");
+    }
+
+    #[test]
+    fn a_short_series_labels_and_marks_every_point() {
+        let points = vec![(10.0, 1.0), (100.0, 2.0), (1000.0, 3.0)];
+        let svg = line_chart("fan-out", "subscribers", "deliveries/s", &[("d", points)]);
+        assert_eq!(svg.matches("<circle").count(), 3);
+        assert_eq!(svg.matches("y=\"366\"").count(), 3);
+    }
 }

@@ -29,11 +29,11 @@
 //! `latency.svg` (in cargo's target directory, wherever `CARGO_TARGET_DIR` puts it). `--quick` runs every scenario briefly and small: it keeps the harness
 //! working, its numbers are not worth quoting.
 
-mod charts;
+pub(crate) mod charts;
 mod cluster;
 mod criterion;
 mod markdown;
-mod processes;
+pub(crate) mod processes;
 mod redis;
 mod report;
 mod scenarios;
@@ -66,11 +66,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     let criterion = selection.runs("criterion") && !args.iter().any(|a| a == "--no-criterion");
     let plan = Plan::new(quick);
     let target = target_dir()?;
-    let mut build = cargo();
-    // Name both targets: `--example` alone would narrow the build to the example.
-    build.args(["build", "--release", "-p", "sse-cli", "--bin", "ssectl"]);
-    build.args(["-p", "examples", "--example", "firehose"]);
-    run(build, "cargo build --release")?;
+    build_release()?;
     if criterion {
         let mut bench = cargo();
         bench.args(["bench", "--package", "benches", "--"]);
@@ -148,6 +144,19 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Builds the binaries [`Tools::find`] looks for in release mode, and this program too
+/// (`cargo xtask soak` runs its load from it). One build for all three: built apart,
+/// their shared dependencies would be resolved with different features and compiled
+/// twice.
+pub(crate) fn build_release() -> Result<(), String> {
+    let mut build = cargo();
+    // Name every target: `--example` alone would narrow the build to the example.
+    build.args(["build", "--release", "-p", "sse-cli", "--bin", "ssectl"]);
+    build.args(["-p", "examples", "--example", "firehose"]);
+    build.args(["-p", "xtask", "--bin", "xtask"]);
+    run(build, "cargo build --release")
+}
+
 /// Which sections run: all, or those named by `--only NAME[,NAME...]` (also
 /// `--only=...`, and repeatable).
 #[derive(Debug, PartialEq)]
@@ -191,7 +200,7 @@ impl Selection {
 /// Cargo's target directory for this workspace, wherever `CARGO_TARGET_DIR` or a
 /// config file puts it: the builds above went there, so their binaries and criterion's
 /// results are found there, and the report is written beside them.
-fn target_dir() -> Result<PathBuf, String> {
+pub(crate) fn target_dir() -> Result<PathBuf, String> {
     /// The one field of `cargo metadata` this needs.
     #[derive(Deserialize)]
     struct Metadata {
@@ -210,7 +219,7 @@ fn target_dir() -> Result<PathBuf, String> {
     Ok(metadata.target_directory)
 }
 
-fn write(path: &Path, text: &str) -> Result<(), String> {
+pub(crate) fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 

@@ -11,15 +11,15 @@ use sse_cli::bench_report::BenchReport;
 
 /// The built binaries and how to pin them.
 #[derive(Debug, Clone)]
-pub(super) struct Tools {
-    pub(super) ssectl: PathBuf,
-    pub(super) firehose: PathBuf,
-    pub(super) pinned: bool,
+pub(crate) struct Tools {
+    pub(crate) ssectl: PathBuf,
+    pub(crate) firehose: PathBuf,
+    pub(crate) pinned: bool,
 }
 
 impl Tools {
     /// The release builds under cargo's `target` directory.
-    pub(super) fn find(target: &Path) -> Result<Tools, String> {
+    pub(crate) fn find(target: &Path) -> Result<Tools, String> {
         let ssectl = target.join("release/ssectl");
         let firehose = target.join("release/examples/firehose");
         for path in [&ssectl, &firehose] {
@@ -40,7 +40,7 @@ impl Tools {
     }
 
     /// A command for `program`, pinned to `core` when pinning is possible.
-    pub(super) fn command(&self, program: &Path, core: u8) -> Command {
+    pub(crate) fn command(&self, program: &Path, core: u8) -> Command {
         if self.pinned {
             let mut command = Command::new("taskset");
             command.args(["-c", &core.to_string()]).arg(program);
@@ -53,13 +53,13 @@ impl Tools {
 
 /// A server process that prints `... listening on http://ADDR ...` first; stopped with
 /// SIGINT (then killed) when dropped.
-pub(super) struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
-    pub(super) base: String,
+    pub(crate) base: String,
 }
 
 impl ServerProcess {
-    pub(super) fn start(mut command: Command) -> Result<ServerProcess, String> {
+    pub(crate) fn start(mut command: Command) -> Result<ServerProcess, String> {
         let mut child = command
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -79,7 +79,7 @@ impl ServerProcess {
         Ok(ServerProcess { child, base })
     }
 
-    pub(super) fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 }
@@ -143,7 +143,7 @@ pub(super) fn firehose(tools: &Tools, rate: u64, delay_secs: u64) -> Result<Serv
 }
 
 /// Resident set size of a process, from /proc (Linux only).
-pub(super) fn rss_kib(pid: u32) -> Option<u64> {
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
@@ -175,7 +175,7 @@ pub(super) fn healthy(base: &str) -> bool {
 }
 
 /// The body of a plain HTTP/1.1 `GET`, or `None` when the server cannot be reached.
-fn http_get(base: &str, path: &str) -> Option<String> {
+pub(crate) fn http_get(base: &str, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let host = base.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(host).ok()?;
