@@ -22,11 +22,22 @@
 //!
 //! While a stream is open the socket is also watched for reads, so a client that goes away
 //! ends its subscription at once; bytes a client sends during a stream are discarded.
+//!
+//! # Writing with bounded memory
+//!
+//! A batch is written as one chunk, but assembled in pieces of at most
+//! [`CHUNK_PIECE_BYTES`] in a buffer shared per thread; when the socket stops taking bytes
+//! only the unwritten rest of the current piece is kept for the connection. While a write
+//! waits, the connection gives up when the socket takes no bytes for the write timeout,
+//! or at once when the subscription is cut off for lagging. Every connection that hyper
+//! serves gets the same write timeout through [`WriteTimeout`] around its socket.
 
 use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
@@ -43,6 +54,7 @@ use tokio::sync::watch;
 
 use crate::body::SseBody;
 use crate::service::SseService;
+use crate::write_timeout::WriteTimeout;
 
 /// What an HTTP/2 client with prior knowledge sends first.
 const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -50,8 +62,8 @@ const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const MAX_HEAD_BYTES: usize = 8 * 1024;
 /// Headers parsed here; a request with more is left to hyper.
 const MAX_HEADERS: usize = 48;
-/// The shared chunk buffer is freed when a burst grew it past this.
-const KEEP_CHUNK_BUFFER_BYTES: usize = 1 << 20;
+/// A chunk is assembled and written in pieces of at most this many bytes.
+const CHUNK_PIECE_BYTES: usize = 64 * 1024;
 /// A batch vector that grew past this many events (a burst) is freed rather than kept.
 const KEEP_BATCH_CAPACITY: usize = 256;
 
@@ -62,6 +74,10 @@ pub(crate) struct Serving {
     pub(crate) builder: auto::Builder<TokioExecutor>,
     /// How long the first request head (and a TLS handshake) may take.
     pub(crate) head_timeout: Duration,
+    /// How long a socket may take no bytes while a write waits.
+    pub(crate) write_timeout: Duration,
+    /// Counts the connections closed for that.
+    pub(crate) write_timeouts: Arc<AtomicU64>,
     /// Becomes `true` when the listener has closed: connections that have not sent a
     /// request yet are closed instead of being waited for.
     pub(crate) closing: watch::Receiver<bool>,
@@ -98,6 +114,11 @@ async fn serve_tls(
     tls: crate::tls::TlsConfig,
     watcher: Watcher,
 ) {
+    let stream = WriteTimeout::new(
+        stream,
+        serving.write_timeout,
+        Arc::clone(&serving.write_timeouts),
+    );
     let handshake = tokio::select! {
         handshake = tokio::time::timeout(serving.head_timeout, tls.acceptor().accept(stream)) => handshake,
         _ = serving.closing.wait_for(|closing| *closing) => {
@@ -130,6 +151,8 @@ async fn serve_cleartext(
     let Serving {
         builder,
         head_timeout,
+        write_timeout,
+        write_timeouts,
         mut closing,
         ..
     } = serving;
@@ -147,7 +170,7 @@ async fn serve_cleartext(
         Err(_) => return tracing::debug!(%peer, "no request head within the timeout"),
     };
     let (rest, builder) = match head {
-        Head::Direct { request, rest } => match serve_direct(&stream, *request, &service).await {
+        Head::Direct { request, rest } => match serve_direct(&stream, *request, &service, write_timeout).await {
             Ok(Next::Close) => return,
             // The connection speaks HTTP/1.1; skipping hyper-util's version detection
             // also puts the next request under hyper's head-read timeout at once.
@@ -156,10 +179,14 @@ async fn serve_cleartext(
         },
         Head::ToHyper(read) => (read, builder),
     };
-    let io = TokioIo::new(Replayed {
-        prefix: rest,
-        stream,
-    });
+    let io = TokioIo::new(WriteTimeout::new(
+        Replayed {
+            prefix: rest,
+            stream,
+        },
+        write_timeout,
+        write_timeouts,
+    ));
     let connection = builder.serve_connection(io, service).into_owned();
     if let Err(error) = watcher.watch(connection).await {
         tracing::debug!(%peer, %error, "connection ended with an error");
@@ -281,6 +308,7 @@ async fn serve_direct(
     stream: &TcpStream,
     request: Request<Empty<Bytes>>,
     service: &SseService,
+    write_timeout: Duration,
 ) -> io::Result<Next> {
     let client_closes = wants_close(request.headers());
     let response = service.handle(request).await;
@@ -295,9 +323,28 @@ async fn serve_direct(
             Length::Chunked,
             true,
         );
-        write_all(stream, &out).await?;
+        let mut writer = StreamWriter {
+            stream,
+            body,
+            timeout: write_timeout,
+        };
+        let written = writer.write_all(&out).await;
         drop(out);
-        stream_body(stream, body).await?;
+        let written = match written {
+            Ok(()) => writer.stream_body().await,
+            Err(error) => Err(error),
+        };
+        if written
+            .as_ref()
+            .is_err_and(|error| error.kind() == io::ErrorKind::TimedOut)
+        {
+            service
+                .state()
+                .streams()
+                .write_timeouts
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        written?;
         return Ok(Next::Close);
     }
     let bytes = body.into_full();
@@ -374,87 +421,193 @@ fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Writes an event stream until it ends (then the last chunk is written) or the client
-/// goes away. Everything queued since the last write goes out as one chunk.
-async fn stream_body(stream: &TcpStream, mut body: SseBody) -> io::Result<()> {
-    let mut events = Vec::new();
-    loop {
-        let more = tokio::select! {
-            more = std::future::poll_fn(|cx| body.poll_stream_into(cx, &mut events)) => more,
-            closed = client_gone(stream) => return closed,
-        };
-        if !more {
-            return write_all(stream, b"0\r\n\r\n").await;
+/// An event stream being written straight to its socket.
+struct StreamWriter<'a> {
+    stream: &'a TcpStream,
+    body: SseBody,
+    /// How long the socket may take no bytes while a write waits.
+    timeout: Duration,
+}
+
+impl StreamWriter<'_> {
+    /// Writes the stream until it ends (then the last chunk is written) or the client goes
+    /// away. Everything taken from the stream at once goes out as one chunk.
+    async fn stream_body(&mut self) -> io::Result<()> {
+        let mut events = Vec::new();
+        loop {
+            let more = tokio::select! {
+                more = std::future::poll_fn(|cx| self.body.poll_stream_into(cx, &mut events)) => more,
+                closed = client_gone(self.stream) => return closed,
+            };
+            if !more {
+                return self.write_all(b"0\r\n\r\n").await;
+            }
+            self.write_chunk(&events).await?;
+            events.clear();
+            if events.capacity() > KEEP_BATCH_CAPACITY {
+                events = Vec::new();
+            }
         }
-        if let Some(unwritten) = try_write_chunk(stream, &events)? {
-            write_all(stream, &unwritten).await?;
+    }
+
+    /// Writes `events` as one chunk, assembled a bounded piece at a time; keeps only the
+    /// unwritten rest of one piece while the socket is full.
+    async fn write_chunk(&mut self, events: &[Bytes]) -> io::Result<()> {
+        let length: usize = events.iter().map(Bytes::len).sum();
+        if length == 0 {
+            return Ok(());
         }
-        events.clear();
-        if events.capacity() > KEEP_BATCH_CAPACITY {
-            events = Vec::new();
+        let mut chunk = ChunkParts::new(length, events);
+        loop {
+            match try_write_pieces(self.stream, &mut chunk)? {
+                None => return Ok(()),
+                Some(unwritten) => self.write_all(&unwritten).await?,
+            }
         }
+    }
+
+    /// Writes all of `bytes`, waiting while the socket is full; fails when it takes no
+    /// bytes for the timeout ([`io::ErrorKind::TimedOut`]) or as soon as the
+    /// subscription is cut off.
+    async fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        let StreamWriter {
+            stream,
+            body,
+            timeout,
+        } = self;
+        let mut deadline = tokio::time::Instant::now() + *timeout;
+        while !bytes.is_empty() {
+            match stream.try_write(bytes) {
+                Ok(written) => {
+                    bytes = &bytes[written..];
+                    deadline = tokio::time::Instant::now() + *timeout;
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    tokio::select! {
+                        writable = tokio::time::timeout_at(deadline, stream.writable()) => {
+                            writable.map_err(|_| io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                format!("the client took no bytes for {timeout:?}"),
+                            ))??;
+                        }
+                        reason = std::future::poll_fn(|cx| body.poll_cut_off(cx)) => {
+                            return Err(io::Error::other(format!(
+                                "given up with a write pending: {reason}"
+                            )));
+                        }
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
     }
 }
 
 thread_local! {
-    /// Where chunks are assembled. Copying a batch of small events into one buffer costs
-    /// less than handing the kernel one slice per event, and sharing the buffer per
+    /// Where chunk pieces are assembled. Copying a batch of small events into one buffer
+    /// costs less than handing the kernel one slice per event, and sharing the buffer per
     /// thread keeps idle connections from each holding one.
     static CHUNK: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Writes `events` as one chunk as far as the socket takes it without waiting; gives back
-/// what it did not take.
-fn try_write_chunk(stream: &TcpStream, events: &[Bytes]) -> io::Result<Option<Vec<u8>>> {
-    let length: usize = events.iter().map(Bytes::len).sum();
-    if length == 0 {
-        return Ok(None);
-    }
-    CHUNK.with_borrow_mut(|chunk| {
-        chunk.clear();
-        encode_chunk(chunk, length, events);
-        let mut written = 0;
-        let result = loop {
-            match stream.try_write(&chunk[written..]) {
-                Ok(count) => {
-                    written += count;
-                    if written == chunk.len() {
-                        break Ok(None);
-                    }
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    break Ok(Some(chunk[written..].to_vec()))
-                }
-                Err(error) => break Err(error),
-            }
-        };
-        if chunk.capacity() > KEEP_CHUNK_BUFFER_BYTES {
-            *chunk = Vec::new();
-        }
-        result
-    })
+/// The bytes of one chunk of the chunked coding, as parts (the size line, each event, the
+/// closing CRLF), and how far writing got.
+struct ChunkParts<'a> {
+    size_line: ([u8; 18], usize),
+    events: &'a [Bytes],
+    /// The part being copied: 0 is the size line, then the events, then the CRLF.
+    part: usize,
+    /// How much of that part was copied.
+    offset: usize,
 }
 
-/// Appends the `events`, `length` bytes in all, as one chunk of the chunked coding.
-fn encode_chunk(out: &mut Vec<u8>, length: usize, events: &[Bytes]) {
-    let mut digits = [0u8; 16];
-    let mut start = digits.len();
+impl<'a> ChunkParts<'a> {
+    fn new(length: usize, events: &'a [Bytes]) -> ChunkParts<'a> {
+        ChunkParts {
+            size_line: size_line(length),
+            events,
+            part: 0,
+            offset: 0,
+        }
+    }
+
+    fn part(&self, index: usize) -> Option<&[u8]> {
+        match index {
+            0 => Some(&self.size_line.0[self.size_line.1..]),
+            i if i <= self.events.len() => Some(&self.events[i - 1]),
+            i if i == self.events.len() + 1 => Some(b"\r\n"),
+            _ => None,
+        }
+    }
+
+    /// Copies the next bytes, up to `limit` in `out` in all; gives whether any were left.
+    fn fill(&mut self, out: &mut Vec<u8>, limit: usize) -> bool {
+        let mut copied_any = false;
+        while out.len() < limit {
+            let Some(part) = self.part(self.part) else {
+                break;
+            };
+            let part_len = part.len();
+            let take = (part_len - self.offset).min(limit - out.len());
+            out.extend_from_slice(&part[self.offset..self.offset + take]);
+            copied_any |= take > 0 || part_len == 0;
+            self.offset += take;
+            if self.offset == part_len {
+                self.part += 1;
+                self.offset = 0;
+            }
+        }
+        copied_any
+    }
+}
+
+/// The chunk size line: `length` in hex and CRLF, right-aligned in the array, with where
+/// it starts.
+fn size_line(length: usize) -> ([u8; 18], usize) {
+    let mut line = [0u8; 18];
+    line[16] = b'\r';
+    line[17] = b'\n';
+    let mut start = 16;
     let mut rest = length;
     loop {
         start -= 1;
-        digits[start] = b"0123456789abcdef"[rest & 0xf];
+        line[start] = b"0123456789abcdef"[rest & 0xf];
         rest >>= 4;
         if rest == 0 {
             break;
         }
     }
-    out.reserve(digits.len() - start + length + 4);
-    out.extend_from_slice(&digits[start..]);
-    out.extend_from_slice(b"\r\n");
-    for event in events {
-        out.extend_from_slice(event);
-    }
-    out.extend_from_slice(b"\r\n");
+    (line, start)
+}
+
+/// Writes the chunk's pieces as far as the socket takes them without waiting; gives back
+/// the unwritten rest of the piece it stopped in (at most [`CHUNK_PIECE_BYTES`]), or
+/// `None` once the whole chunk is written.
+fn try_write_pieces(stream: &TcpStream, chunk: &mut ChunkParts<'_>) -> io::Result<Option<Vec<u8>>> {
+    CHUNK.with_borrow_mut(|piece| loop {
+        piece.clear();
+        if !chunk.fill(piece, CHUNK_PIECE_BYTES) {
+            return Ok(None);
+        }
+        let mut written = 0;
+        while written < piece.len() {
+            match stream.try_write(&piece[written..]) {
+                Ok(count) => written += count,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok(Some(piece[written..].to_vec()));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    })
+}
+
+/// Appends the `events`, `length` bytes in all, as one chunk of the chunked coding.
+#[cfg(test)]
+fn encode_chunk(out: &mut Vec<u8>, length: usize, events: &[Bytes]) {
+    let mut chunk = ChunkParts::new(length, events);
+    while chunk.fill(out, usize::MAX) {}
 }
 
 /// Completes when the client closes its side or the connection fails; anything it sends
@@ -472,6 +625,7 @@ async fn client_gone(stream: &TcpStream) -> io::Result<()> {
     }
 }
 
+/// Writes a whole answer that is not an event stream.
 async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         match stream.try_write(bytes) {
