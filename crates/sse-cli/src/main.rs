@@ -9,6 +9,7 @@ mod bench;
 mod client;
 mod publish;
 mod serve;
+mod size;
 mod tail;
 mod token;
 
