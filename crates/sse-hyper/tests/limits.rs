@@ -233,3 +233,89 @@ async fn the_history_keeps_at_most_its_bytes_and_a_resume_past_them_reports_a_ga
     let replayed = reader.take(9).await;
     assert!(replayed.iter().all(|event| event.data == data));
 }
+
+/// A socket whose reads stop for good once `paused` is set, as a client that stops
+/// reading while its HTTP/2 connection stays open.
+struct Pausable {
+    stream: TcpStream,
+    paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl tokio::io::AsyncRead for Pausable {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.paused.load(std::sync::atomic::Ordering::SeqCst) {
+            return std::task::Poll::Pending;
+        }
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Pausable {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn an_http2_connection_whose_client_stops_reading_is_closed_after_the_write_timeout() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let server = TestServer::start(large_events().write_timeout(Duration::from_millis(500))).await;
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = within("connect", socket.connect(server.addr))
+        .await
+        .unwrap();
+    let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let io = Pausable {
+        stream,
+        paused: std::sync::Arc::clone(&paused),
+    };
+    // Windows wide enough that flow control never stops the server first: the socket
+    // must be what stalls.
+    let (mut sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .initial_stream_window_size(1 << 30)
+        .initial_connection_window_size(1 << 30)
+        .handshake(TokioIo::new(io))
+        .await
+        .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = hyper::Request::get(server.url("/subscribe/big"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = within("response", sender.send_request(request))
+        .await
+        .unwrap();
+    assert_eq!(response.version(), hyper::Version::HTTP_2);
+    paused.store(true, std::sync::atomic::Ordering::SeqCst);
+    server.wait_for_subscribers(1).await;
+    server
+        .hub
+        .publish(&ns("/big"), Event::new("x".repeat(UNWRITABLE)))
+        .unwrap();
+    wait_until_freed(&server).await;
+    assert_eq!(metric(&server, "sse_write_timeouts_total").await, 1);
+    connection.abort();
+    drop(response);
+}
