@@ -66,4 +66,4 @@ pub use namespace::{
     Namespace, NamespaceError, NamespaceRule, SelfAndAncestors, MAX_LEN, MAX_SEGMENTS,
     MAX_SEGMENT_LEN,
 };
-pub use subscription::{CloseReason, Subscription};
+pub use subscription::{CloseReason, Subscription, SubscriptionWatch};

@@ -27,7 +27,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
@@ -150,6 +150,32 @@ impl SubscriberQueue {
     }
 }
 
+/// Tells whether a [`Subscription`] has ended without reading it (for example to give up
+/// a write that waits on its client once it was cut off). Holds the subscription weakly:
+/// it keeps nothing alive.
+#[derive(Debug, Clone)]
+pub struct SubscriptionWatch {
+    queue: Weak<SubscriberQueue>,
+}
+
+impl SubscriptionWatch {
+    /// Ready with the reason once the subscription has ended, or with `None` once it was
+    /// dropped; registers `cx` to be woken otherwise. The subscription keeps one waker:
+    /// poll this only from the task that reads the subscription, or its reader will miss
+    /// wake-ups.
+    pub fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<Option<CloseReason>> {
+        match self.queue.upgrade() {
+            Some(queue) => queue.poll_closed(cx).map(Some),
+            None => Poll::Ready(None),
+        }
+    }
+
+    /// Whether the subscription was dropped.
+    pub fn is_dropped(&self) -> bool {
+        self.queue.strong_count() == 0
+    }
+}
+
 /// A live subscription to one or more namespaces: yields the encoded bytes of every
 /// matching event (replayed ones first), then ends when it is cut off or the hub closes.
 ///
@@ -202,7 +228,20 @@ impl Subscription {
     /// closed), whatever it still has to yield; registers `cx` to be woken otherwise. A
     /// writer stuck on a socket polls this to give up on a subscriber that was cut off.
     pub fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<CloseReason> {
-        let mut state = self.queue.state.lock();
+        self.queue.poll_closed(cx)
+    }
+
+    /// A handle that tells whether this subscription ended, without reading it.
+    pub fn watch(&self) -> SubscriptionWatch {
+        SubscriptionWatch {
+            queue: Arc::downgrade(&self.queue),
+        }
+    }
+}
+
+impl SubscriberQueue {
+    fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        let mut state = self.state.lock();
         if let Some(reason) = state.closed {
             return Poll::Ready(reason);
         }
@@ -215,7 +254,9 @@ impl Subscription {
         }
         Poll::Pending
     }
+}
 
+impl Subscription {
     /// The namespaces this subscription receives, reduced so that none contains another
     /// (subscribing to `/a` and `/a/b` is subscribing to `/a`).
     pub fn namespaces(&self) -> &[Namespace] {

@@ -108,6 +108,14 @@ impl SseBody {
         }
     }
 
+    /// For an event stream, a handle telling whether its subscription ended.
+    pub(crate) fn subscription_watch(&self) -> Option<sse_core::SubscriptionWatch> {
+        match &self.kind {
+            Kind::Stream(stream) => Some(stream.subscription.watch()),
+            Kind::Full(_) => None,
+        }
+    }
+
     pub(crate) fn event_stream(
         preamble: Bytes,
         subscription: Subscription,

@@ -54,7 +54,7 @@ use tokio::sync::watch;
 
 use crate::body::SseBody;
 use crate::service::SseService;
-use crate::write_timeout::WriteTimeout;
+use crate::write_timeout::{CutOffs, WriteTimeout};
 
 /// What an HTTP/2 client with prior knowledge sends first.
 const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -114,11 +114,13 @@ async fn serve_tls(
     tls: crate::tls::TlsConfig,
     watcher: Watcher,
 ) {
+    let cut_offs = Arc::new(CutOffs::default());
     let stream = WriteTimeout::new(
         stream,
         serving.write_timeout,
         Arc::clone(&serving.write_timeouts),
-    );
+    )
+    .with_cut_offs(Arc::clone(&cut_offs));
     let handshake = tokio::select! {
         handshake = tokio::time::timeout(serving.head_timeout, tls.acceptor().accept(stream)) => handshake,
         _ = serving.closing.wait_for(|closing| *closing) => {
@@ -130,6 +132,8 @@ async fn serve_tls(
         Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
         Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
     };
+    let http1 = stream.get_ref().1.alpn_protocol() != Some(b"h2");
+    let service = Watched::new(service, http1.then_some(cut_offs));
     let connection = serving
         .builder
         .serve_connection(TokioIo::new(stream), service)
@@ -179,14 +183,20 @@ async fn serve_cleartext(
         },
         Head::ToHyper(read) => (read, builder),
     };
-    let io = TokioIo::new(WriteTimeout::new(
-        Replayed {
-            prefix: rest,
-            stream,
-        },
-        write_timeout,
-        write_timeouts,
-    ));
+    let http1 = !rest.starts_with(HTTP2_PREFACE);
+    let cut_offs = Arc::new(CutOffs::default());
+    let io = TokioIo::new(
+        WriteTimeout::new(
+            Replayed {
+                prefix: rest,
+                stream,
+            },
+            write_timeout,
+            write_timeouts,
+        )
+        .with_cut_offs(Arc::clone(&cut_offs)),
+    );
+    let service = Watched::new(service, http1.then_some(cut_offs));
     let connection = builder.serve_connection(io, service).into_owned();
     if let Err(error) = watcher.watch(connection).await {
         tracing::debug!(%peer, %error, "connection ended with an error");
@@ -637,6 +647,58 @@ async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The service as hyper serves it on one connection: on HTTP/1.x, the subscription of
+/// every event stream it answers with is watched by the connection's [`WriteTimeout`], so
+/// a subscriber cut off for lagging ends its connection even while a write is pending.
+#[derive(Clone)]
+struct Watched {
+    service: SseService,
+    cut_offs: Option<Arc<CutOffs>>,
+}
+
+impl Watched {
+    fn new(service: SseService, cut_offs: Option<Arc<CutOffs>>) -> Watched {
+        Watched { service, cut_offs }
+    }
+}
+
+impl<B: crate::RequestBody> hyper::service::Service<Request<B>> for Watched {
+    type Response = http::Response<SseBody>;
+    type Error = std::convert::Infallible;
+    type Future = WatchedResponse<<SseService as hyper::service::Service<Request<B>>>::Future>;
+
+    fn call(&self, request: Request<B>) -> Self::Future {
+        WatchedResponse {
+            response: hyper::service::Service::call(&self.service, request),
+            cut_offs: self.cut_offs.clone(),
+        }
+    }
+}
+
+/// The answer of [`Watched`]: registers an event stream's subscription as it comes out.
+struct WatchedResponse<F> {
+    response: F,
+    cut_offs: Option<Arc<CutOffs>>,
+}
+
+impl<F> std::future::Future for WatchedResponse<F>
+where
+    F: std::future::Future<Output = Result<http::Response<SseBody>, std::convert::Infallible>>
+        + Unpin,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let answered = std::task::ready!(Pin::new(&mut self.response).poll(cx));
+        if let (Ok(response), Some(cut_offs)) = (&answered, &self.cut_offs) {
+            if let Some(watch) = response.body().subscription_watch() {
+                cut_offs.add(watch);
+            }
+        }
+        Poll::Ready(answered)
+    }
 }
 
 /// The socket with bytes already read from it put back in front, for hyper.

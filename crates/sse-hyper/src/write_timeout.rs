@@ -8,6 +8,13 @@
 //! pending write and every later one fail with [`io::ErrorKind::TimedOut`]; hyper then
 //! drops the connection, and with it the response bodies, which frees each stream's slot,
 //! subscription and status entry.
+//!
+//! On an HTTP/1.x connection hyper stops polling the response body while its write
+//! buffer is full, so a subscription cut off for lagging would wait for the write to
+//! finish or time out. [`CutOffs`] lists the subscriptions of the connection's streams;
+//! while a write is pending the wrapper watches them too and fails the write as soon as
+//! one ended. (On HTTP/2 each stream is polled by its own task, and one stream's lag must
+//! not close the others: there the write timeout alone applies.)
 
 use std::future::Future;
 use std::io;
@@ -17,8 +24,36 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use sse_core::SubscriptionWatch;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
+
+use crate::sync::Mutex;
+
+/// The subscriptions of the event streams an HTTP/1.x connection served; dropped ones
+/// are forgotten as new ones come.
+#[derive(Debug, Default)]
+pub(crate) struct CutOffs {
+    watches: Mutex<Vec<SubscriptionWatch>>,
+}
+
+impl CutOffs {
+    /// Watches the subscription of a stream the connection now serves.
+    pub(crate) fn add(&self, watch: SubscriptionWatch) {
+        let mut watches = self.watches.lock();
+        watches.retain(|watch| !watch.is_dropped());
+        watches.push(watch);
+    }
+
+    /// Whether a watched subscription has ended; registers `cx` with the live ones. Call
+    /// only from the task that polls their streams (hyper's HTTP/1 connection task).
+    fn poll_any_ended(&self, cx: &mut Context<'_>) -> bool {
+        self.watches
+            .lock()
+            .iter()
+            .any(|watch| matches!(watch.poll_closed(cx), Poll::Ready(Some(_))))
+    }
+}
 
 /// A socket whose writes fail once one has been pending for `timeout`.
 pub(crate) struct WriteTimeout<T> {
@@ -27,9 +62,12 @@ pub(crate) struct WriteTimeout<T> {
     /// The deadline of the pending write; allocated on the first stall and reused.
     deadline: Option<Pin<Box<Sleep>>>,
     armed: bool,
+    /// Set once a write failed for the timeout or a cut-off: every later one fails too.
     timed_out: bool,
-    /// Counts the connections closed this way.
+    /// Counts the connections closed for the timeout.
     timeouts: Arc<AtomicU64>,
+    /// The subscriptions whose end fails a pending write (HTTP/1.x only).
+    cut_offs: Option<Arc<CutOffs>>,
 }
 
 impl<T> WriteTimeout<T> {
@@ -41,12 +79,29 @@ impl<T> WriteTimeout<T> {
             armed: false,
             timed_out: false,
             timeouts,
+            cut_offs: None,
         }
+    }
+
+    /// Also fails a pending write as soon as one of `cut_offs` has ended.
+    pub(crate) fn with_cut_offs(mut self, cut_offs: Arc<CutOffs>) -> WriteTimeout<T> {
+        self.cut_offs = Some(cut_offs);
+        self
     }
 
     /// What to answer after the socket said `Pending`: still `Pending` (with the timer
     /// armed and polled, so the task wakes at the deadline), or the timeout error.
     fn stalled<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+        if self
+            .cut_offs
+            .as_ref()
+            .is_some_and(|cut_offs| cut_offs.poll_any_ended(cx))
+        {
+            self.timed_out = true;
+            return Poll::Ready(Err(io::Error::other(
+                "a subscriber was cut off while a write to it was pending",
+            )));
+        }
         let at = Instant::now() + self.timeout;
         let deadline = self
             .deadline

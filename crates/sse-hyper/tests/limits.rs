@@ -98,6 +98,17 @@ async fn an_http10_stream_served_by_hyper_is_closed_after_the_write_timeout() {
 
 #[tokio::test]
 async fn a_subscriber_cut_off_for_lagging_ends_even_with_a_write_pending() {
+    lagging_with_a_write_pending("GET /subscribe/big HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+}
+
+#[tokio::test]
+async fn an_http10_subscriber_cut_off_for_lagging_ends_even_with_a_write_pending() {
+    lagging_with_a_write_pending("GET /subscribe/big HTTP/1.0\r\n\r\n").await;
+}
+
+/// A subscriber whose write is pending for good falls behind past its queue bytes: it is
+/// cut off, and its stream ends long before the write timeout.
+async fn lagging_with_a_write_pending(request: &str) {
     // The write timeout is far away: only the cut-off can end the stream in time.
     let server = TestServer::start(
         large_events()
@@ -105,11 +116,7 @@ async fn a_subscriber_cut_off_for_lagging_ends_even_with_a_write_pending() {
             .write_timeout(Duration::from_secs(600)),
     )
     .await;
-    let _stalled = stall_on_one_large_event(
-        &server,
-        "GET /subscribe/big HTTP/1.1\r\nHost: localhost\r\n\r\n",
-    )
-    .await;
+    let _stalled = stall_on_one_large_event(&server, request).await;
     // The writer took the large event: its write is now pending for good.
     wait_until("the writer to take the event", || async {
         metric(&server, "sse_sent_bytes_total").await >= UNWRITABLE as u64
