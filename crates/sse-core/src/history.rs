@@ -339,9 +339,14 @@ impl History {
             cursor.next = self.first_position;
         }
         let start = (cursor.next - self.first_position) as usize;
-        let stop = (cursor.end.saturating_sub(self.first_position) as usize).min(self.entries.len());
+        let stop =
+            (cursor.end.saturating_sub(self.first_position) as usize).min(self.entries.len());
         let mut taken = 0;
-        for entry in self.entries.range(start.min(stop)..stop).take(REPLAY_PIECE_SCAN) {
+        for entry in self
+            .entries
+            .range(start.min(stop)..stop)
+            .take(REPLAY_PIECE_SCAN)
+        {
             if taken > 0 && taken + entry.bytes.len() > REPLAY_PIECE_BYTES {
                 break;
             }
@@ -370,7 +375,9 @@ impl History {
         let (mut cursor, gap) = self.replay_cursor(last_event_id);
         let mut events = Vec::new();
         while !cursor.is_done() {
-            assert!(self.read_replay(&mut cursor, subscribed, &mut events).is_none());
+            assert!(self
+                .read_replay(&mut cursor, subscribed, &mut events)
+                .is_none());
         }
         Replay { gap, events }
     }
@@ -639,7 +646,11 @@ mod tests {
     fn sized(capacity: usize, max_bytes: usize, sizes: &[usize]) -> History {
         let mut history = History::new(capacity, max_bytes, 0);
         for (i, &size) in sizes.iter().enumerate() {
-            history.push(i.to_string().into(), ns("/a"), Bytes::from(vec![b'x'; size]));
+            history.push(
+                i.to_string().into(),
+                ns("/a"),
+                Bytes::from(vec![b'x'; size]),
+            );
         }
         history
     }
@@ -674,7 +685,9 @@ mod tests {
         let mut pieces = Vec::new();
         while !cursor.is_done() {
             let mut piece = Vec::new();
-            assert!(history.read_replay(&mut cursor, &[Namespace::root()], &mut piece).is_none());
+            assert!(history
+                .read_replay(&mut cursor, &[Namespace::root()], &mut piece)
+                .is_none());
             pieces.push(piece.len());
         }
         assert_eq!(pieces, [4, 4, 1], "nine events after 0, four per piece");
@@ -698,7 +711,10 @@ mod tests {
             .expect("events 1 to 3 were evicted before they were read");
         assert_eq!(gap.last_event_id, "0");
         assert_eq!(gap.first_retained_id.as_deref(), Some("4"));
-        assert!(out.is_empty(), "live delivery took over at event 4: {out:?}");
+        assert!(
+            out.is_empty(),
+            "live delivery took over at event 4: {out:?}"
+        );
         assert!(cursor.is_done());
     }
 }

@@ -479,7 +479,10 @@ impl Hub {
             Ok::<_, std::convert::Infallible>(match last_event_id {
                 Some(id) => {
                     let (cursor, gap) = history.replay_cursor(id);
-                    (gap.as_ref().map(encode_gap).into_iter().collect(), Some(cursor))
+                    (
+                        gap.as_ref().map(encode_gap).into_iter().collect(),
+                        Some(cursor),
+                    )
                 }
                 None => (Vec::new(), None),
             })

@@ -22,7 +22,10 @@ fn ns(s: &str) -> Namespace {
 /// Everything ready now: a replay comes in pieces, so take until nothing more comes.
 fn drain(subscription: &mut Subscription) -> Vec<MessageEvent> {
     let mut bytes = Vec::new();
-    while subscription.try_recv_many(&mut bytes).is_some_and(|taken| taken > 0) {}
+    while subscription
+        .try_recv_many(&mut bytes)
+        .is_some_and(|taken| taken > 0)
+    {}
     decode(&bytes)
 }
 
@@ -673,7 +676,12 @@ fn an_event_over_the_encoded_size_limit_is_refused_counting_its_data_lines() {
     let refused = hub
         .publish(&ns("/a"), Event::new(newlines).with_id("x"))
         .unwrap_err();
-    let PublishError::TooLarge { index, bytes, limit } = refused else {
+    let PublishError::TooLarge {
+        index,
+        bytes,
+        limit,
+    } = refused
+    else {
         panic!("{refused:?}")
     };
     assert_eq!((index, limit), (0, 64));

@@ -505,7 +505,12 @@ mod tests {
         let sizes: Vec<usize> = frames.iter().map(|(frame, _)| frame.len()).collect();
         assert_eq!(
             sizes,
-            [FRAME_BYTES, FRAME_BYTES / 2, FRAME_BYTES * 2, FRAME_BYTES / 4]
+            [
+                FRAME_BYTES,
+                FRAME_BYTES / 2,
+                FRAME_BYTES * 2,
+                FRAME_BYTES / 4
+            ]
         );
         assert_eq!(
             frames[2].0.as_ptr(),

@@ -479,7 +479,8 @@ mod tests {
         assert_eq!(hub.max_event_bytes(), 100);
         let ns = sse_core::Namespace::parse("/a").unwrap();
         for _ in 0..20 {
-            hub.publish(&ns, sse_core::Event::new("x".repeat(60))).unwrap();
+            hub.publish(&ns, sse_core::Event::new("x".repeat(60)))
+                .unwrap();
         }
         assert!(hub.history_bytes() <= 1000, "{}", hub.history_bytes());
     }

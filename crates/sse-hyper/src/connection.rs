@@ -174,13 +174,17 @@ async fn serve_cleartext(
         Err(_) => return tracing::debug!(%peer, "no request head within the timeout"),
     };
     let (rest, builder) = match head {
-        Head::Direct { request, rest } => match serve_direct(&stream, *request, &service, write_timeout).await {
-            Ok(Next::Close) => return,
-            // The connection speaks HTTP/1.1; skipping hyper-util's version detection
-            // also puts the next request under hyper's head-read timeout at once.
-            Ok(Next::Continue) => (rest, builder.http1_only()),
-            Err(error) => return tracing::debug!(%peer, %error, "connection ended with an error"),
-        },
+        Head::Direct { request, rest } => {
+            match serve_direct(&stream, *request, &service, write_timeout).await {
+                Ok(Next::Close) => return,
+                // The connection speaks HTTP/1.1; skipping hyper-util's version detection
+                // also puts the next request under hyper's head-read timeout at once.
+                Ok(Next::Continue) => (rest, builder.http1_only()),
+                Err(error) => {
+                    return tracing::debug!(%peer, %error, "connection ended with an error")
+                }
+            }
+        }
         Head::ToHyper(read) => (read, builder),
     };
     let http1 = !rest.starts_with(HTTP2_PREFACE);

@@ -59,12 +59,12 @@ mod tls;
 mod write_timeout;
 
 pub use body::SseBody;
+pub use config::DEFAULT_WRITE_TIMEOUT;
 pub use config::{
     CorsOrigins, ServerBuilder, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEPALIVE,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_NODE_NAME, DEFAULT_SHUTDOWN_TIMEOUT,
     MIN_KEEPALIVE,
 };
-pub use config::DEFAULT_WRITE_TIMEOUT;
 pub use error::{ApiError, ErrorCode};
 pub use jwt::{JwtKey, JwtKeyError, SigningKey, DEFAULT_JWT_LEEWAY};
 pub use rates::{RatePoint, Rates};

@@ -119,7 +119,11 @@ impl<T> WriteTimeout<T> {
     }
 
     /// Passes on what a write gave, arming or disarming the timer.
-    fn watch<R>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+    fn watch<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
         match polled {
             Poll::Pending => self.stalled(cx),
             done => {
@@ -201,7 +205,10 @@ mod tests {
         let mut io = WriteTimeout::new(near, Duration::from_secs(5), Arc::clone(&timeouts));
         let error = io.write_all(&[0; 64]).await.unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
-        assert_eq!(io.write(&[0]).await.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            io.write(&[0]).await.unwrap_err().kind(),
+            io::ErrorKind::TimedOut
+        );
         assert_eq!(timeouts.load(Ordering::Relaxed), 1);
     }
 

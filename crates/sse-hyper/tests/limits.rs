@@ -31,9 +31,12 @@ async fn stalled_client(server: &TestServer, request: &str) -> TcpStream {
 }
 
 async fn status(server: &TestServer) -> serde_json::Value {
-    let response = within("status", client().get(server.url("/admin/status.json")).send())
-        .await
-        .unwrap();
+    let response = within(
+        "status",
+        client().get(server.url("/admin/status.json")).send(),
+    )
+    .await
+    .unwrap();
     response.json().await.unwrap()
 }
 
@@ -128,7 +131,11 @@ async fn lagging_with_a_write_pending(request: &str) {
             .publish(&ns("/big"), Event::new("y".repeat(100 * 1024)))
             .unwrap();
     }
-    assert_eq!(server.hub.stats().lagged_cutoffs, 1, "2 MB queued past 1 MiB");
+    assert_eq!(
+        server.hub.stats().lagged_cutoffs,
+        1,
+        "2 MB queued past 1 MiB"
+    );
     wait_until_freed(&server).await;
     assert_eq!(metric(&server, "sse_write_timeouts_total").await, 0);
 }
@@ -149,7 +156,8 @@ async fn a_replay_to_clients_that_stop_reading_is_taken_in_pieces_and_freed() {
             .publish(&ns("/big"), Event::new("r".repeat(SIZE)))
             .unwrap();
     }
-    let request = "GET /subscribe/big HTTP/1.1\r\nHost: localhost\r\nLast-Event-ID: unknown\r\n\r\n";
+    let request =
+        "GET /subscribe/big HTTP/1.1\r\nHost: localhost\r\nLast-Event-ID: unknown\r\n\r\n";
     let mut stalled = Vec::new();
     for _ in 0..CLIENTS {
         stalled.push(stalled_client(&server, request).await);
@@ -212,7 +220,11 @@ async fn an_event_too_large_on_the_wire_is_refused_with_413_single_or_in_a_batch
         body["detail"].as_str().unwrap().starts_with("line 2"),
         "{body}"
     );
-    assert_eq!(server.hub.stats().events_published, 0, "the batch is refused whole");
+    assert_eq!(
+        server.hub.stats().events_published,
+        0,
+        "the batch is refused whole"
+    );
 }
 
 #[tokio::test]
