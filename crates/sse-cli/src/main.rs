@@ -12,6 +12,7 @@ mod publish_batch;
 mod serve;
 mod shell_docs;
 mod status;
+mod size;
 mod tail;
 mod tls_client;
 mod tls_stream;

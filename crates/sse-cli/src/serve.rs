@@ -7,6 +7,8 @@ use humantime::Duration;
 use sse_hyper::{CorsOrigins, Server};
 use tracing_subscriber::EnvFilter;
 
+use crate::size::ByteSize;
+
 /// Options of `ssectl serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -62,9 +64,29 @@ pub struct ServeArgs {
     #[arg(long, env = "SSE_HISTORY", default_value_t = sse_core::DEFAULT_HISTORY_CAPACITY)]
     history: usize,
 
+    /// Encoded bytes kept for replay at most (e.g. 64MiB, 500MB, 1048576); the oldest
+    /// events are dropped first.
+    #[arg(long, env = "SSE_HISTORY_BYTES", default_value_t = ByteSize(sse_core::DEFAULT_HISTORY_BYTES))]
+    history_bytes: ByteSize,
+
     /// Events a subscriber may fall behind before it is disconnected.
     #[arg(long, env = "SSE_QUEUE", default_value_t = sse_core::DEFAULT_QUEUE_CAPACITY)]
     queue: usize,
+
+    /// Bytes a subscriber may fall behind (queued, not yet written) before it is
+    /// disconnected; it resumes from the history.
+    #[arg(long, env = "SSE_QUEUE_BYTES", default_value_t = ByteSize(sse_core::DEFAULT_QUEUE_BYTES))]
+    queue_bytes: ByteSize,
+
+    /// Largest event accepted, encoded as it goes on the wire (each line of data is its
+    /// own `data: ` line); larger gets 413.
+    #[arg(long, env = "SSE_MAX_EVENT_BYTES", default_value_t = ByteSize(sse_core::DEFAULT_MAX_EVENT_BYTES))]
+    max_event_bytes: ByteSize,
+
+    /// Close a stream whose client takes no bytes for this long while some wait to be
+    /// written.
+    #[arg(long, env = "SSE_WRITE_TIMEOUT", default_value_t = sse_hyper::DEFAULT_WRITE_TIMEOUT.into())]
+    write_timeout: Duration,
 
     /// Open event streams beyond which subscribing gets 503.
     #[arg(long, env = "SSE_MAX_CONNECTIONS", default_value_t = sse_hyper::DEFAULT_MAX_CONNECTIONS)]
@@ -166,6 +188,7 @@ impl ServeArgs {
             .body_timeout(*self.body_timeout)
             .http2_keepalive_interval(*self.http2_keepalive)
             .http2_keepalive_timeout(*self.http2_keepalive_timeout)
+            .write_timeout(*self.write_timeout)
             .max_body_bytes(self.max_body)
             .cors(self.cors()?)
             .admin(!self.no_admin)
@@ -182,7 +205,10 @@ impl ServeArgs {
             Some(never) => match never {},
             None => builder
                 .history_capacity(self.history)
+                .history_bytes(self.history_bytes.0)
                 .queue_capacity(self.queue)
+                .queue_bytes(self.queue_bytes.0)
+                .max_event_bytes(self.max_event_bytes.0)
                 .node_name(self.node_name.clone().unwrap_or_else(host_name)),
         };
         if let Some(token) = &self.publish_token {
@@ -216,7 +242,10 @@ impl ServeArgs {
         };
         let hub = sse_core::Hub::builder()
             .history_capacity(self.history)
+            .history_bytes(self.history_bytes.0)
             .queue_capacity(self.queue)
+            .queue_bytes(self.queue_bytes.0)
+            .max_event_bytes(self.max_event_bytes.0)
             .build();
         let node = self
             .node_name
@@ -399,11 +428,24 @@ mod tests {
         assert_eq!(*args.drain_delay, std::time::Duration::ZERO);
         assert_eq!(args.history, sse_core::DEFAULT_HISTORY_CAPACITY);
         assert_eq!(args.queue, sse_core::DEFAULT_QUEUE_CAPACITY);
+        assert_eq!(args.history_bytes.0, sse_core::DEFAULT_HISTORY_BYTES);
+        assert_eq!(args.queue_bytes.0, sse_core::DEFAULT_QUEUE_BYTES);
+        assert_eq!(args.max_event_bytes.0, sse_core::DEFAULT_MAX_EVENT_BYTES);
+        assert_eq!(*args.write_timeout, sse_hyper::DEFAULT_WRITE_TIMEOUT);
         assert_eq!(args.max_connections, sse_hyper::DEFAULT_MAX_CONNECTIONS);
         assert_eq!(args.max_body, sse_hyper::DEFAULT_MAX_BODY_BYTES);
         assert_eq!(*args.jwt_leeway, sse_hyper::DEFAULT_JWT_LEEWAY);
         assert_eq!(args.retry, None);
         assert_eq!(args.cors().unwrap(), CorsOrigins::Any);
+    }
+
+    #[test]
+    fn sizes_take_units_and_refuse_nonsense() {
+        let args = parse(&["--history-bytes", "8MiB", "--max-event-bytes", "65536"]).unwrap();
+        assert_eq!(args.history_bytes.0, 8 << 20);
+        assert_eq!(args.max_event_bytes.0, 65536);
+        let error = parse(&["--queue-bytes", "lots"]).unwrap_err().to_string();
+        assert!(error.contains("--queue-bytes"), "{error}");
     }
 
     #[test]

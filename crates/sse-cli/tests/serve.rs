@@ -148,3 +148,38 @@ fn every_subcommand_has_help() {
         );
     }
 }
+
+/// The memory flags reach the server: sizes with units, the event limit on the encoded
+/// size, the history's bytes in the status.
+#[tokio::test]
+async fn serve_takes_the_memory_limits_with_units() {
+    let serving = serve(&[
+        "--max-event-bytes",
+        "1KiB",
+        "--history-bytes",
+        "4KiB",
+        "--queue-bytes",
+        "64KiB",
+        "--write-timeout",
+        "5s",
+    ]);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let post = |body: String| {
+        client
+            .post(format!("{}/publish/limits", serving.base))
+            .body(body)
+            .send()
+    };
+    // 200 line breaks: 200 bytes of body, over 1 KiB on the wire.
+    let refused = post("\n".repeat(200)).await.unwrap();
+    assert_eq!(refused.status(), 413);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "payload_too_large");
+    for _ in 0..10 {
+        assert_eq!(post("x".repeat(900)).await.unwrap().status(), 202);
+    }
+    let status: serde_json::Value =
+        serde_json::from_str(&common::http_get(&serving.base, "/admin/status.json")).unwrap();
+    let retained = status["history_bytes"].as_u64().unwrap();
+    assert!((3000..=4096).contains(&retained), "{retained}");
+}

@@ -10,8 +10,10 @@
 //! the ring is `position - first_position`. Evicting the oldest event removes its id from
 //! the map unless a later event reused that id.
 //!
-//! Memory is bounded by `capacity` entries (their encoded bytes are shared with whatever
-//! subscriber queues still hold them).
+//! Memory is bounded twice: by `capacity` entries and by `max_bytes` of encoded events
+//! (their bytes are shared with whatever subscriber queues still hold them). Recording an
+//! event evicts the oldest ones until both bounds hold; an event larger than `max_bytes`
+//! on its own is not retained at all (a resume across it reports a gap).
 //!
 //! # Replay
 //!
@@ -19,6 +21,12 @@
 //! subscription matches, in order. When the id is not retained (evicted, from before a
 //! restart, or never issued) the client may have missed events: replay says so with a
 //! [`Gap`] and yields everything retained that matches.
+//!
+//! A replay is never copied out whole: a [`ReplayCursor`] remembers the next position to
+//! read and the position live delivery starts at, and [`History::read_replay`] hands out
+//! the next piece (at most [`REPLAY_PIECE_BYTES`] of events, unless one event alone is
+//! larger) each time the subscriber's writer asks. If the history evicted the cursor's
+//! next event meanwhile, the piece starts with the [`Gap`] the client must hear about.
 //!
 //! # Order keys
 //!
@@ -63,10 +71,36 @@ struct Entry {
     order: u128,
 }
 
+/// Replay hands out events in pieces of about this many bytes (a larger event goes alone).
+pub(crate) const REPLAY_PIECE_BYTES: usize = 64 * 1024;
+/// Entries one replay piece looks at, at most, so the hub lock is held briefly even when
+/// few of them match.
+const REPLAY_PIECE_SCAN: usize = 1024;
+
+/// Where a subscriber's replay stands: the next position to read, the position live
+/// delivery starts at, and the id of the last event replayed (or asked to resume after),
+/// for the gap to report if the history evicts what is still to be read.
+#[derive(Debug, Clone)]
+pub(crate) struct ReplayCursor {
+    next: u64,
+    end: u64,
+    last_id: Arc<str>,
+}
+
+impl ReplayCursor {
+    /// Whether everything up to where live delivery starts was read.
+    pub(crate) fn is_done(&self) -> bool {
+        self.next >= self.end
+    }
+}
+
 /// The bounded replay history. All access happens under the hub's lock.
 #[derive(Debug)]
 pub(crate) struct History {
     capacity: usize,
+    max_bytes: usize,
+    /// Encoded bytes of the retained entries.
+    bytes: usize,
     entries: VecDeque<Entry>,
     /// Position of `entries[0]` (or of the next event, when empty).
     first_position: u64,
@@ -99,7 +133,8 @@ pub struct Gap {
     pub first_retained_id: Option<String>,
 }
 
-/// What a subscription replays before live events.
+/// What a subscription replays before live events, read whole (for tests).
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub(crate) struct Replay {
     pub(crate) gap: Option<Gap>,
@@ -107,9 +142,11 @@ pub(crate) struct Replay {
 }
 
 impl History {
-    pub(crate) fn new(capacity: usize, id_base: u64) -> History {
+    pub(crate) fn new(capacity: usize, max_bytes: usize, id_base: u64) -> History {
         History {
             capacity,
+            max_bytes,
+            bytes: 0,
             entries: VecDeque::with_capacity(capacity.min(64 * 1024)),
             first_position: 0,
             next_position: 0,
@@ -200,9 +237,18 @@ impl History {
             self.evicted_through = Some(order);
             return;
         }
-        if self.entries.len() == self.capacity {
+        while !self.entries.is_empty()
+            && (self.entries.len() >= self.capacity || self.bytes + bytes.len() > self.max_bytes)
+        {
             self.evict_oldest();
         }
+        if bytes.len() > self.max_bytes {
+            // Too large to keep at all: as if retained and evicted at once.
+            self.first_position = self.next_position;
+            self.evicted_through = Some(order);
+            return;
+        }
+        self.bytes += bytes.len();
         self.positions.insert(Arc::clone(&id), position);
         self.entries.push_back(Entry {
             id,
@@ -219,6 +265,7 @@ impl History {
         if self.positions.get(&oldest.id) == Some(&self.first_position) {
             self.positions.remove(&oldest.id);
         }
+        self.bytes -= oldest.bytes.len();
         self.first_position += 1;
         self.evicted_through = Some(oldest.order);
     }
@@ -247,25 +294,91 @@ impl History {
         Some(events)
     }
 
-    /// The retained events after `last_event_id` whose namespace one of `subscribed`
-    /// contains, or, when that id is not retained, a gap and every retained match.
-    pub(crate) fn replay_after(&self, last_event_id: &str, subscribed: &[Namespace]) -> Replay {
-        let (start, gap) = match self.positions.get(last_event_id) {
-            Some(&position) => ((position + 1 - self.first_position) as usize, None),
+    /// Where a replay after `last_event_id` starts (up to the next event to be
+    /// recorded, where live delivery takes over), and, when that id is not retained, the
+    /// gap to report first: the replay then covers everything retained.
+    pub(crate) fn replay_cursor(&self, last_event_id: &str) -> (ReplayCursor, Option<Gap>) {
+        let (next, gap) = match self.positions.get(last_event_id) {
+            Some(&position) => (position + 1, None),
             None => (
-                0,
+                self.first_position,
                 Some(Gap {
                     last_event_id: last_event_id.to_owned(),
                     first_retained_id: self.entries.front().map(|e| e.id.to_string()),
                 }),
             ),
         };
-        let events = self
+        let cursor = ReplayCursor {
+            next,
+            end: self.next_position,
+            last_id: Arc::from(last_event_id),
+        };
+        (cursor, gap)
+    }
+
+    /// Appends the next piece of a replay to `out`: matching events from the cursor on,
+    /// about [`REPLAY_PIECE_BYTES`] of them (at least one when any is left), looking at
+    /// no more than a bounded number of entries. Gives the gap to report before them when
+    /// the history evicted events the cursor had not read yet; the replay then goes on
+    /// from the oldest retained event. The cursor may be done without anything appended.
+    pub(crate) fn read_replay(
+        &self,
+        cursor: &mut ReplayCursor,
+        subscribed: &[Namespace],
+        out: &mut Vec<Bytes>,
+    ) -> Option<Gap> {
+        if cursor.is_done() {
+            return None;
+        }
+        let mut gap = None;
+        if cursor.next < self.first_position {
+            gap = Some(Gap {
+                last_event_id: cursor.last_id.to_string(),
+                first_retained_id: self.entries.front().map(|e| e.id.to_string()),
+            });
+            cursor.next = self.first_position;
+        }
+        let start = (cursor.next - self.first_position) as usize;
+        let stop =
+            (cursor.end.saturating_sub(self.first_position) as usize).min(self.entries.len());
+        let mut taken = 0;
+        for entry in self
             .entries
-            .range(start..)
-            .filter(|entry| matches(subscribed, &entry.namespace))
-            .map(|entry| entry.bytes.clone())
-            .collect();
+            .range(start.min(stop)..stop)
+            .take(REPLAY_PIECE_SCAN)
+        {
+            if taken > 0 && taken + entry.bytes.len() > REPLAY_PIECE_BYTES {
+                break;
+            }
+            cursor.next += 1;
+            if matches(subscribed, &entry.namespace) {
+                taken += entry.bytes.len();
+                out.push(entry.bytes.clone());
+                cursor.last_id = Arc::clone(&entry.id);
+            }
+        }
+        if stop <= start {
+            // Everything up to the end was evicted, or the history keeps nothing.
+            cursor.next = cursor.end;
+        }
+        gap
+    }
+
+    /// The encoded bytes retained.
+    pub(crate) fn retained_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Everything a replay after `last_event_id` would hand out, read piece by piece.
+    #[cfg(test)]
+    fn replay_after(&self, last_event_id: &str, subscribed: &[Namespace]) -> Replay {
+        let (mut cursor, gap) = self.replay_cursor(last_event_id);
+        let mut events = Vec::new();
+        while !cursor.is_done() {
+            assert!(self
+                .read_replay(&mut cursor, subscribed, &mut events)
+                .is_none());
+        }
         Replay { gap, events }
     }
 
@@ -341,7 +454,7 @@ mod tests {
     }
 
     fn filled(capacity: usize, count: u64) -> History {
-        let mut history = History::new(capacity, 1000);
+        let mut history = History::new(capacity, usize::MAX, 1000);
         for i in 0..count {
             let id: Arc<str> = next_assigned_id(&mut history).into();
             let namespace = if i % 2 == 0 { ns("/even") } else { ns("/odd") };
@@ -358,7 +471,7 @@ mod tests {
 
     #[test]
     fn assigned_ids_skip_ids_in_use_and_keep_increasing() {
-        let mut history = History::new(10, 1000);
+        let mut history = History::new(10, usize::MAX, 1000);
         // A publisher chose 1001, as the hub records it: noted, committed, pushed.
         let mut cursor = history.id_cursor();
         history.note_chosen_id(&mut cursor, "1001");
@@ -373,7 +486,7 @@ mod tests {
 
     #[test]
     fn ids_assigned_within_one_publish_skip_each_other_and_the_taken() {
-        let history = History::new(10, 1000);
+        let history = History::new(10, usize::MAX, 1000);
         let mut cursor = history.id_cursor();
         let first = history.assign_id(&mut cursor, 0, |_| false);
         let second = history.assign_id(&mut cursor, 1, |id| id == "1001");
@@ -387,7 +500,7 @@ mod tests {
 
     #[test]
     fn an_id_is_retained_until_its_event_is_evicted() {
-        let mut history = History::new(2, 0);
+        let mut history = History::new(2, usize::MAX, 0);
         history.push("7".into(), ns("/orders"), Bytes::from("7"));
         assert!(history.is_retained("7"));
         assert!(!history.is_retained("8"));
@@ -450,7 +563,7 @@ mod tests {
 
     #[test]
     fn reused_id_resolves_to_latest_and_survives_eviction_of_earlier() {
-        let mut history = History::new(2, 0);
+        let mut history = History::new(2, usize::MAX, 0);
         history.push("same".into(), ns("/a"), Bytes::from("1"));
         history.push("same".into(), ns("/a"), Bytes::from("2"));
         history.push("other".into(), ns("/a"), Bytes::from("3"));
@@ -473,7 +586,7 @@ mod tests {
     }
 
     fn ordered(capacity: usize, orders: &[u128]) -> History {
-        let mut history = History::new(capacity, 0);
+        let mut history = History::new(capacity, usize::MAX, 0);
         for &order in orders {
             let namespace = if order % 2 == 0 {
                 ns("/even")
@@ -528,5 +641,80 @@ mod tests {
             Some(vec![]),
             "with replay disabled there is nothing to be short of"
         );
+    }
+
+    fn sized(capacity: usize, max_bytes: usize, sizes: &[usize]) -> History {
+        let mut history = History::new(capacity, max_bytes, 0);
+        for (i, &size) in sizes.iter().enumerate() {
+            history.push(
+                i.to_string().into(),
+                ns("/a"),
+                Bytes::from(vec![b'x'; size]),
+            );
+        }
+        history
+    }
+
+    #[test]
+    fn the_history_drops_the_oldest_events_to_stay_within_its_bytes() {
+        let history = sized(100, 250, &[100, 100, 100]);
+        assert_eq!(history.len(), 2, "three of 100 bytes do not fit in 250");
+        assert_eq!(history.retained_bytes(), 200);
+        assert!(!history.is_retained("0") && history.is_retained("1"));
+        let replay = history.replay_after("1", &[Namespace::root()]);
+        assert!(replay.gap.is_none());
+        assert_eq!(replay.events.len(), 1);
+        let replay = history.replay_after("0", &[Namespace::root()]);
+        assert!(replay.gap.is_some(), "0 was dropped for its bytes");
+    }
+
+    #[test]
+    fn an_event_larger_than_the_history_bytes_is_not_retained_and_leaves_a_gap() {
+        let history = sized(100, 250, &[100, 300]);
+        assert_eq!((history.len(), history.retained_bytes()), (0, 0));
+        let replay = history.replay_after("0", &[Namespace::root()]);
+        assert!(replay.gap.is_some(), "event 1 was never retained");
+    }
+
+    #[test]
+    fn a_replay_comes_in_pieces_of_bounded_bytes() {
+        let size = REPLAY_PIECE_BYTES / 4;
+        let history = sized(100, usize::MAX, &[size; 10]);
+        let (mut cursor, gap) = history.replay_cursor("0");
+        assert!(gap.is_none());
+        let mut pieces = Vec::new();
+        while !cursor.is_done() {
+            let mut piece = Vec::new();
+            assert!(history
+                .read_replay(&mut cursor, &[Namespace::root()], &mut piece)
+                .is_none());
+            pieces.push(piece.len());
+        }
+        assert_eq!(pieces, [4, 4, 1], "nine events after 0, four per piece");
+        let history = sized(100, usize::MAX, &[1, REPLAY_PIECE_BYTES * 2, 1]);
+        let (mut cursor, _) = history.replay_cursor("0");
+        let mut piece = Vec::new();
+        history.read_replay(&mut cursor, &[Namespace::root()], &mut piece);
+        assert_eq!(piece.len(), 1, "an event larger than a piece goes alone");
+    }
+
+    #[test]
+    fn a_replay_overtaken_by_eviction_reports_the_gap_from_its_last_event() {
+        let mut history = sized(4, usize::MAX, &[10; 4]);
+        let (mut cursor, _) = history.replay_cursor("0");
+        for i in 4..8 {
+            history.push(i.to_string().into(), ns("/a"), Bytes::from("y"));
+        }
+        let mut out = Vec::new();
+        let gap = history
+            .read_replay(&mut cursor, &[Namespace::root()], &mut out)
+            .expect("events 1 to 3 were evicted before they were read");
+        assert_eq!(gap.last_event_id, "0");
+        assert_eq!(gap.first_retained_id.as_deref(), Some("4"));
+        assert!(
+            out.is_empty(),
+            "live delivery took over at event 4: {out:?}"
+        );
+        assert!(cursor.is_done());
     }
 }

@@ -17,12 +17,21 @@
 //! # Locking and ordering
 //!
 //! One mutex guards the routes and the history. Publish holds it to assign the id, encode,
-//! append to the history and push into the matching queues; subscribe holds it to copy the
-//! replay and register the queue. Every event is therefore either in a new subscriber's
-//! replay or in its queue, never both and never neither, and every subscriber sees events
-//! in publish order. The publisher never waits for a subscriber: a push takes only the
+//! append to the history and push into the matching queues; subscribe holds it to place
+//! the replay's cursor and register the queue. Every event is therefore either before the
+//! cursor's end (in a new subscriber's replay) or in its queue, never both and never
+//! neither, and every subscriber sees events in publish order. The replay itself is read
+//! later, a bounded piece per lock. The publisher never waits for a subscriber: a push takes only the
 //! subscriber's own queue lock for one `Vec::push`, and a full queue cuts the subscriber
 //! off (see [`Subscription`]).
+//!
+//! # Memory
+//!
+//! Everything the hub holds is bounded in bytes as well as in counts: the history (at most
+//! `history_capacity` events and `history_bytes` encoded bytes), each event
+//! (`max_event_bytes` encoded, larger is refused with [`PublishError::TooLarge`]), and each
+//! subscriber's queue (`queue_capacity` events and `queue_bytes`; past either it is cut
+//! off as lagging). A replay holds a cursor, not a copy.
 //!
 //! # Ids
 //!
@@ -49,7 +58,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::event::{Event, EventError};
-use crate::history::{id_base_from_clock, Gap, History, IdCursor};
+use crate::history::{id_base_from_clock, Gap, History, IdCursor, ReplayCursor};
 use crate::namespace::Namespace;
 use crate::subscription::{CloseReason, Pushed, SubscriberQueue, Subscription};
 use crate::sync::Mutex;
@@ -58,6 +67,12 @@ use crate::sync::Mutex;
 pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
 /// The default number of events kept for replay.
 pub const DEFAULT_HISTORY_CAPACITY: usize = 10_000;
+/// The default bound on the encoded bytes kept for replay: 64 MiB.
+pub const DEFAULT_HISTORY_BYTES: usize = 64 * 1024 * 1024;
+/// The default bound on one subscriber's unsent bytes: 4 MiB.
+pub const DEFAULT_QUEUE_BYTES: usize = 4 * 1024 * 1024;
+/// The default bound on one event's encoded size: 1 MiB.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 1024 * 1024;
 
 /// The in-process publish/subscribe hub. Cloning is cheap and every clone is the same hub;
 /// it may be used from many threads at once.
@@ -86,7 +101,10 @@ pub struct Hub {
 #[derive(Debug, Clone)]
 pub struct HubBuilder {
     queue_capacity: usize,
+    queue_bytes: usize,
     history_capacity: usize,
+    history_bytes: usize,
+    max_event_bytes: usize,
     id_base: Option<u64>,
 }
 
@@ -116,6 +134,8 @@ pub struct HubStats {
 pub(crate) struct HubShared {
     state: Mutex<HubState>,
     queue_capacity: usize,
+    queue_bytes: usize,
+    max_event_bytes: usize,
     next_subscriber_key: AtomicU64,
     subscribers: AtomicU64,
     events_published: AtomicU64,
@@ -160,7 +180,10 @@ impl Default for HubBuilder {
     fn default() -> Self {
         HubBuilder {
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
             history_capacity: DEFAULT_HISTORY_CAPACITY,
+            history_bytes: DEFAULT_HISTORY_BYTES,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             id_base: None,
         }
     }
@@ -174,10 +197,34 @@ impl HubBuilder {
         self
     }
 
+    /// How many encoded bytes a subscriber may fall behind before it is cut off (default
+    /// [`DEFAULT_QUEUE_BYTES`]). An event larger than this still reaches a subscriber
+    /// that is not behind.
+    pub fn queue_bytes(mut self, bytes: usize) -> HubBuilder {
+        self.queue_bytes = bytes;
+        self
+    }
+
     /// How many recent events to keep for replay; 0 disables replay (default
     /// [`DEFAULT_HISTORY_CAPACITY`]).
     pub fn history_capacity(mut self, events: usize) -> HubBuilder {
         self.history_capacity = events;
+        self
+    }
+
+    /// How many encoded bytes of recent events to keep for replay, at most (default
+    /// [`DEFAULT_HISTORY_BYTES`]); the oldest events are dropped first.
+    pub fn history_bytes(mut self, bytes: usize) -> HubBuilder {
+        self.history_bytes = bytes;
+        self
+    }
+
+    /// The largest encoded event accepted, in bytes (default [`DEFAULT_MAX_EVENT_BYTES`]):
+    /// a larger one is refused with [`PublishError::TooLarge`]. The encoded size is what
+    /// goes on the wire, fields and a `data: ` prefix per line included, so data made of
+    /// many short lines grows several-fold.
+    pub fn max_event_bytes(mut self, bytes: usize) -> HubBuilder {
+        self.max_event_bytes = bytes;
         self
     }
 
@@ -196,10 +243,12 @@ impl HubBuilder {
             shared: Arc::new(HubShared {
                 state: Mutex::new(HubState {
                     routes: HashMap::new(),
-                    history: History::new(self.history_capacity, id_base),
+                    history: History::new(self.history_capacity, self.history_bytes, id_base),
                     closed: false,
                 }),
                 queue_capacity: self.queue_capacity,
+                queue_bytes: self.queue_bytes,
+                max_event_bytes: self.max_event_bytes,
                 next_subscriber_key: AtomicU64::new(0),
                 subscribers: AtomicU64::new(0),
                 events_published: AtomicU64::new(0),
@@ -253,7 +302,8 @@ impl Hub {
     pub fn publish(&self, namespace: &Namespace, event: Event) -> Result<Published, PublishError> {
         let mut state = self.shared.state.lock();
         let mut ids = state.history.id_cursor();
-        let (id, bytes) = prepare(&state.history, &mut ids, 0, event, |_| false)?;
+        let limit = self.shared.max_event_bytes;
+        let (id, bytes) = prepare(&state.history, &mut ids, 0, event, limit, |_| false)?;
         state.history.commit_ids(ids);
         state
             .history
@@ -297,8 +347,9 @@ impl Hub {
         let mut ids = state.history.id_cursor();
         let mut in_batch: HashSet<Arc<str>> = HashSet::new();
         let mut prepared = Vec::with_capacity(events.len());
+        let limit = self.shared.max_event_bytes;
         for (index, (namespace, event)) in events.into_iter().enumerate() {
-            let (id, bytes) = prepare(&state.history, &mut ids, index, event, |id| {
+            let (id, bytes) = prepare(&state.history, &mut ids, index, event, limit, |id| {
                 in_batch.contains(id)
             })?;
             if chosen_ids {
@@ -400,7 +451,7 @@ impl Hub {
                         .ok_or(HistoryTooShort)?,
                 );
             }
-            Ok(events)
+            Ok((events, None))
         })
     }
 
@@ -424,16 +475,16 @@ impl Hub {
         namespaces: &[Namespace],
         last_event_id: Option<&str>,
     ) -> Subscription {
-        let subscribed = self.register(namespaces, |history, subscribed| {
+        let subscribed = self.register(namespaces, |history, _| {
             Ok::<_, std::convert::Infallible>(match last_event_id {
                 Some(id) => {
-                    let replay = history.replay_after(id, subscribed);
-                    let mut events = Vec::with_capacity(replay.events.len() + 1);
-                    events.extend(replay.gap.as_ref().map(encode_gap));
-                    events.extend(replay.events);
-                    events
+                    let (cursor, gap) = history.replay_cursor(id);
+                    (
+                        gap.as_ref().map(encode_gap).into_iter().collect(),
+                        Some(cursor),
+                    )
                 }
-                None => Vec::new(),
+                None => (Vec::new(), None),
             })
         });
         match subscribed {
@@ -442,12 +493,13 @@ impl Hub {
         }
     }
 
-    /// Registers a subscription whose replay `replay` computes from the history, under the
-    /// same lock that publishing holds, so the replay and the live events meet exactly.
+    /// Registers a subscription whose replay `replay` computes from the history (events
+    /// to hand over first, then where to read the history from), under the same lock that
+    /// publishing holds, so the replay and the live events meet exactly.
     fn register<E>(
         &self,
         namespaces: &[Namespace],
-        replay: impl FnOnce(&History, &[Namespace]) -> Result<Vec<Bytes>, E>,
+        replay: impl FnOnce(&History, &[Namespace]) -> Result<(Vec<Bytes>, Option<ReplayCursor>), E>,
     ) -> Result<Subscription, E> {
         let namespaces = Namespace::outermost(namespaces);
         let key = self
@@ -458,9 +510,10 @@ impl Hub {
             key,
             namespaces,
             self.shared.queue_capacity,
+            self.shared.queue_bytes,
         ));
         let mut state = self.shared.state.lock();
-        let replay = replay(&state.history, &queue.namespaces)?;
+        let (ready, cursor) = replay(&state.history, &queue.namespaces)?;
         if state.closed {
             queue.close(CloseReason::HubClosed);
         } else {
@@ -474,7 +527,23 @@ impl Hub {
             self.shared.subscribers.fetch_add(1, Ordering::Relaxed);
         }
         drop(state);
-        Ok(Subscription::new(queue, Arc::clone(&self.shared), replay))
+        Ok(Subscription::new(
+            queue,
+            Arc::clone(&self.shared),
+            ready,
+            cursor,
+        ))
+    }
+
+    /// The largest encoded event this hub accepts, in bytes.
+    pub fn max_event_bytes(&self) -> usize {
+        self.shared.max_event_bytes
+    }
+
+    /// The encoded bytes the history retains now (at most the configured
+    /// `history_bytes`).
+    pub fn history_bytes(&self) -> usize {
+        self.shared.state.lock().history.retained_bytes()
     }
 
     /// A snapshot of the counters.
@@ -526,6 +595,7 @@ fn prepare(
     ids: &mut IdCursor,
     index: usize,
     event: Event,
+    max_event_bytes: usize,
     taken: impl Fn(&str) -> bool,
 ) -> Result<(Arc<str>, Bytes), PublishError> {
     let (id, event) = match event.id() {
@@ -548,6 +618,13 @@ fn prepare(
         .encode()
         .map_err(|error| PublishError::Invalid { index, error })?
         .into_bytes();
+    if bytes.len() > max_event_bytes {
+        return Err(PublishError::TooLarge {
+            index,
+            bytes: bytes.len(),
+            limit: max_event_bytes,
+        });
+    }
     Ok((id, bytes))
 }
 
@@ -571,13 +648,24 @@ pub enum PublishError {
         /// The id asked for.
         id: String,
     },
+    /// The event at `index`, encoded, is larger than the hub's `max_event_bytes`.
+    TooLarge {
+        /// The event's position in the batch.
+        index: usize,
+        /// Its encoded size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl PublishError {
     /// The position in the batch of the event refused (0 for a single publish).
     pub fn index(&self) -> usize {
         match self {
-            PublishError::Invalid { index, .. } | PublishError::DuplicateId { index, .. } => *index,
+            PublishError::Invalid { index, .. }
+            | PublishError::DuplicateId { index, .. }
+            | PublishError::TooLarge { index, .. } => *index,
         }
     }
 }
@@ -593,6 +681,11 @@ impl std::fmt::Display for PublishError {
                 "id {id:?} belongs to an event the history still retains, or to an earlier \
                  event of the batch; a client resuming after it could not tell which"
             ),
+            PublishError::TooLarge { bytes, limit, .. } => write!(
+                f,
+                "the event is {bytes} bytes on the wire (each line of data is sent as its \
+                 own 'data: ' line), more than the limit of {limit} bytes"
+            ),
         }
     }
 }
@@ -601,7 +694,7 @@ impl std::error::Error for PublishError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             PublishError::Invalid { error, .. } => Some(error),
-            PublishError::DuplicateId { .. } => None,
+            PublishError::DuplicateId { .. } | PublishError::TooLarge { .. } => None,
         }
     }
 }
@@ -661,6 +754,23 @@ impl HubShared {
             if unregister(state, &queue) {
                 self.subscribers.fetch_sub(1, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// Appends the next piece of a subscriber's replay to `out`, after the `sse-gap`
+    /// event when the history evicted what the cursor had yet to read.
+    pub(crate) fn read_replay(
+        &self,
+        cursor: &mut ReplayCursor,
+        subscribed: &[Namespace],
+        out: &mut Vec<Bytes>,
+    ) {
+        let before = out.len();
+        let state = self.state.lock();
+        let gap = state.history.read_replay(cursor, subscribed, out);
+        drop(state);
+        if let Some(gap) = gap {
+            out.insert(before, encode_gap(&gap));
         }
     }
 

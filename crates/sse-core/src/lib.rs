@@ -59,11 +59,11 @@ pub use decode::{DecodeError, Decoder, EventRef, MessageEvent, DEFAULT_MAX_EVENT
 pub use event::{encode_comment, encode_preamble, EncodedEvent, Event, EventError};
 pub use history::Gap;
 pub use hub::{
-    HistoryTooShort, Hub, HubBuilder, HubStats, PublishError, Published, DEFAULT_HISTORY_CAPACITY,
-    DEFAULT_QUEUE_CAPACITY,
+    HistoryTooShort, Hub, HubBuilder, HubStats, PublishError, Published, DEFAULT_HISTORY_BYTES,
+    DEFAULT_HISTORY_CAPACITY, DEFAULT_MAX_EVENT_BYTES, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_CAPACITY,
 };
 pub use namespace::{
     Namespace, NamespaceError, NamespaceRule, SelfAndAncestors, MAX_LEN, MAX_SEGMENTS,
     MAX_SEGMENT_LEN,
 };
-pub use subscription::{CloseReason, Subscription};
+pub use subscription::{CloseReason, Subscription, SubscriptionWatch};

@@ -11,19 +11,29 @@
 //! # Slow subscribers
 //!
 //! The publisher never waits. When a push finds the queue full (the subscriber fell
-//! `capacity` events behind) the subscriber is cut off: its queue is freed, it is removed
-//! from the hub, and the reader sees the stream end with [`CloseReason::Lagged`]. A client
-//! that reconnects with its last event ID replays what it missed from the history.
+//! `capacity` events, or `max_bytes` of encoded events, behind) the subscriber is cut
+//! off: its queue is freed, it is removed from the hub, and the reader sees the stream
+//! end with [`CloseReason::Lagged`]. A client that reconnects with its last event ID
+//! replays what it missed from the history. Counting bytes is one add per push and a
+//! reset per take, under the lock the push holds anyway.
+//!
+//! # Replay
+//!
+//! A resuming subscription does not copy its replay: it keeps a cursor into the hub's
+//! history and reads the next bounded piece under the hub lock each time its reader asks,
+//! before anything from the queue (which collects live events meanwhile, bounded as
+//! above). What the writer holds besides the queue is therefore one piece or one batch.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use futures_core::Stream;
 
+use crate::history::ReplayCursor;
 use crate::hub::HubShared;
 use crate::namespace::Namespace;
 use crate::sync::Mutex;
@@ -32,7 +42,8 @@ use crate::sync::Mutex;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CloseReason {
-    /// The subscriber fell `queue_capacity` events behind and was cut off.
+    /// The subscriber fell `queue_capacity` events, or `queue_bytes` of encoded events,
+    /// behind and was cut off.
     Lagged,
     /// The hub was closed (for example, the server is shutting down).
     HubClosed,
@@ -62,6 +73,8 @@ pub(crate) enum Pushed {
 #[derive(Debug, Default)]
 struct QueueState {
     events: Vec<Bytes>,
+    /// The encoded bytes of `events`.
+    bytes: usize,
     waker: Option<Waker>,
     closed: Option<CloseReason>,
 }
@@ -73,15 +86,24 @@ pub(crate) struct SubscriberQueue {
     /// The subscribed namespaces, reduced so that none contains another.
     pub(crate) namespaces: Vec<Namespace>,
     capacity: usize,
+    max_bytes: usize,
     state: Mutex<QueueState>,
 }
 
 impl SubscriberQueue {
-    pub(crate) fn new(key: u64, namespaces: Vec<Namespace>, capacity: usize) -> SubscriberQueue {
+    /// A queue of at most `capacity` events and `max_bytes` of them (an event larger than
+    /// `max_bytes` still fits an empty queue: the bound is on falling behind).
+    pub(crate) fn new(
+        key: u64,
+        namespaces: Vec<Namespace>,
+        capacity: usize,
+        max_bytes: usize,
+    ) -> SubscriberQueue {
         SubscriberQueue {
             key,
             namespaces,
             capacity,
+            max_bytes,
             state: Mutex::new(QueueState::default()),
         }
     }
@@ -93,11 +115,15 @@ impl SubscriberQueue {
             if state.closed.is_some() {
                 return Pushed::Closed;
             }
-            if state.events.len() >= self.capacity {
+            let over_bytes =
+                state.bytes > 0 && state.bytes.saturating_add(event.len()) > self.max_bytes;
+            if state.events.len() >= self.capacity || over_bytes {
                 state.closed = Some(CloseReason::Lagged);
                 state.events = Vec::new();
+                state.bytes = 0;
                 (Pushed::Overflowed, state.waker.take())
             } else {
+                state.bytes += event.len();
                 state.events.push(event.clone());
                 (Pushed::Queued, state.waker.take())
             }
@@ -124,6 +150,32 @@ impl SubscriberQueue {
     }
 }
 
+/// Tells whether a [`Subscription`] has ended without reading it (for example to give up
+/// a write that waits on its client once it was cut off). Holds the subscription weakly:
+/// it keeps nothing alive.
+#[derive(Debug, Clone)]
+pub struct SubscriptionWatch {
+    queue: Weak<SubscriberQueue>,
+}
+
+impl SubscriptionWatch {
+    /// Ready with the reason once the subscription has ended, or with `None` once it was
+    /// dropped; registers `cx` to be woken otherwise. The subscription keeps one waker:
+    /// poll this only from the task that reads the subscription, or its reader will miss
+    /// wake-ups.
+    pub fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<Option<CloseReason>> {
+        match self.queue.upgrade() {
+            Some(queue) => queue.poll_closed(cx).map(Some),
+            None => Poll::Ready(None),
+        }
+    }
+
+    /// Whether the subscription was dropped.
+    pub fn is_dropped(&self) -> bool {
+        self.queue.strong_count() == 0
+    }
+}
+
 /// A live subscription to one or more namespaces: yields the encoded bytes of every
 /// matching event (replayed ones first), then ends when it is cut off or the hub closes.
 ///
@@ -132,23 +184,79 @@ impl SubscriberQueue {
 pub struct Subscription {
     queue: Arc<SubscriberQueue>,
     hub: Arc<HubShared>,
-    /// Replayed events, then events taken from the queue but not yet yielded.
+    /// Events handed over whole (a gap notice, a cluster's replay), then events taken
+    /// from the queue but not yet yielded.
     ready: VecDeque<Bytes>,
+    /// The rest of the replay from the hub's history, read piece by piece after `ready`
+    /// and before the queue.
+    replay: Option<ReplayCursor>,
 }
 
 impl Subscription {
     pub(crate) fn new(
         queue: Arc<SubscriberQueue>,
         hub: Arc<HubShared>,
-        replay: Vec<Bytes>,
+        ready: Vec<Bytes>,
+        replay: Option<ReplayCursor>,
     ) -> Subscription {
         Subscription {
             queue,
             hub,
-            ready: replay.into(),
+            ready: ready.into(),
+            replay: replay.filter(|cursor| !cursor.is_done()),
         }
     }
 
+    /// Appends the next piece of the replay to `out`, if any is left; reads on while
+    /// pieces come out empty (no entry of them matched) until one does or the replay is
+    /// over. Gives whether the replay is over.
+    fn read_replay(&mut self, out: &mut Vec<Bytes>) -> bool {
+        let before = out.len();
+        while let Some(cursor) = &mut self.replay {
+            self.hub.read_replay(cursor, &self.queue.namespaces, out);
+            if cursor.is_done() {
+                self.replay = None;
+            }
+            if out.len() > before {
+                break;
+            }
+        }
+        self.replay.is_none()
+    }
+
+    /// Ready with the reason once the subscription has ended (cut off, or the hub
+    /// closed), whatever it still has to yield; registers `cx` to be woken otherwise. A
+    /// writer stuck on a socket polls this to give up on a subscriber that was cut off.
+    pub fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        self.queue.poll_closed(cx)
+    }
+
+    /// A handle that tells whether this subscription ended, without reading it.
+    pub fn watch(&self) -> SubscriptionWatch {
+        SubscriptionWatch {
+            queue: Arc::downgrade(&self.queue),
+        }
+    }
+}
+
+impl SubscriberQueue {
+    fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        let mut state = self.state.lock();
+        if let Some(reason) = state.closed {
+            return Poll::Ready(reason);
+        }
+        if !state
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            state.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+impl Subscription {
     /// The namespaces this subscription receives, reduced so that none contains another
     /// (subscribing to `/a` and `/a/b` is subscribing to `/a`).
     pub fn namespaces(&self) -> &[Namespace] {
@@ -163,10 +271,17 @@ impl Subscription {
     /// Moves every event that is ready into `out` (which should be empty; its capacity is
     /// reused) and returns how many there were. `Ready(0)` means the subscription ended;
     /// see [`close_reason`](Subscription::close_reason).
+    ///
+    /// A replay comes in pieces of bounded size, one per call; the events queued
+    /// meanwhile follow the last piece.
     pub fn poll_recv_many(&mut self, cx: &mut Context<'_>, out: &mut Vec<Bytes>) -> Poll<usize> {
         let before = out.len();
         out.extend(self.ready.drain(..));
+        if !self.read_replay(out) {
+            return Poll::Ready(out.len() - before);
+        }
         let mut state = self.queue.state.lock();
+        state.bytes = 0;
         if out.is_empty() {
             std::mem::swap(out, &mut state.events);
         } else {
@@ -193,7 +308,11 @@ impl Subscription {
     pub fn try_recv_many(&mut self, out: &mut Vec<Bytes>) -> Option<usize> {
         let before = out.len();
         out.extend(self.ready.drain(..));
+        if !self.read_replay(out) {
+            return Some(out.len() - before);
+        }
         let mut state = self.queue.state.lock();
+        state.bytes = 0;
         out.append(&mut state.events);
         let taken = out.len() - before;
         if taken == 0 && state.closed.is_some() {
@@ -227,6 +346,7 @@ impl fmt::Debug for Subscription {
         f.debug_struct("Subscription")
             .field("namespaces", &self.queue.namespaces)
             .field("ready", &self.ready.len())
+            .field("replaying", &self.replay.is_some())
             .field("close_reason", &self.close_reason())
             .finish()
     }
@@ -279,7 +399,7 @@ mod tests {
     }
 
     fn queue(capacity: usize) -> SubscriberQueue {
-        SubscriberQueue::new(0, vec![Namespace::root()], capacity)
+        SubscriberQueue::new(0, vec![Namespace::root()], capacity, usize::MAX)
     }
 
     fn event(data: &str) -> Bytes {
@@ -327,6 +447,31 @@ mod tests {
         assert_eq!(state.closed, Some(CloseReason::Lagged));
         assert!(state.events.is_empty());
         assert_eq!(state.events.capacity(), 0, "the queued events are freed");
+    }
+
+    #[test]
+    fn a_queue_past_its_bytes_cuts_the_subscriber_off_as_lagged() {
+        let queue = SubscriberQueue::new(0, vec![Namespace::root()], 100, 20);
+        assert_eq!(queue.push(&event("0123")), Pushed::Queued);
+        assert_eq!(queue.push(&event("4")), Pushed::Overflowed, "12 + 9 > 20");
+        let state = queue.state.lock();
+        assert_eq!(state.closed, Some(CloseReason::Lagged));
+        assert_eq!((state.events.capacity(), state.bytes), (0, 0));
+    }
+
+    #[test]
+    fn taking_the_queue_frees_its_bytes_and_an_empty_queue_takes_any_event() {
+        let hub = Hub::builder().queue_bytes(20).build();
+        let sub = hub.subscribe(&[ns("/a")]);
+        publish(&hub, "/a", "a long event, longer than the bound");
+        publish(&hub, "/a", "x");
+        assert_eq!(sub.close_reason(), Some(CloseReason::Lagged));
+        let mut sub = hub.subscribe(&[ns("/a")]);
+        for i in 0..10 {
+            publish(&hub, "/a", &i.to_string());
+            assert_eq!(sub.try_recv_many(&mut Vec::new()), Some(1));
+        }
+        assert_eq!(sub.close_reason(), None, "read as it goes, it never lags");
     }
 
     #[test]

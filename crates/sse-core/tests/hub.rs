@@ -19,9 +19,13 @@ fn ns(s: &str) -> Namespace {
 }
 
 /// Everything the subscription holds right now, decoded.
+/// Everything ready now: a replay comes in pieces, so take until nothing more comes.
 fn drain(subscription: &mut Subscription) -> Vec<MessageEvent> {
     let mut bytes = Vec::new();
-    subscription.try_recv_many(&mut bytes);
+    while subscription
+        .try_recv_many(&mut bytes)
+        .is_some_and(|taken| taken > 0)
+    {}
     decode(&bytes)
 }
 
@@ -663,4 +667,60 @@ fn an_assigned_id_skips_the_number_a_publisher_chose_ahead_of_it() {
         .unwrap();
     let assigned = hub.publish(&ns("/a"), Event::new("assigned")).unwrap();
     assert_eq!((&*chosen.id, &*assigned.id), ("1001", "1002"));
+}
+
+#[test]
+fn an_event_over_the_encoded_size_limit_is_refused_counting_its_data_lines() {
+    let hub = Hub::builder().max_event_bytes(64).build();
+    let newlines = "\n".repeat(10);
+    let refused = hub
+        .publish(&ns("/a"), Event::new(newlines).with_id("x"))
+        .unwrap_err();
+    let PublishError::TooLarge {
+        index,
+        bytes,
+        limit,
+    } = refused
+    else {
+        panic!("{refused:?}")
+    };
+    assert_eq!((index, limit), (0, 64));
+    assert!(bytes > 64, "ten bytes of data are {bytes} on the wire");
+    let batch = vec![
+        (ns("/a"), Event::new("small")),
+        (ns("/a"), Event::new("y".repeat(100))),
+    ];
+    let refused = hub.publish_batch(batch).unwrap_err();
+    assert!(matches!(refused, PublishError::TooLarge { index: 1, .. }));
+    assert_eq!(hub.stats().events_published, 0, "nothing of the batch");
+    hub.publish(&ns("/a"), Event::new("z".repeat(20))).unwrap();
+}
+
+#[test]
+fn a_subscription_resuming_over_a_long_history_gets_it_all_in_pieces() {
+    let hub = Hub::new();
+    let first = hub.publish(&ns("/a"), Event::new("first")).unwrap().id;
+    let data = "d".repeat(10_000);
+    for _ in 0..100 {
+        hub.publish(&ns("/a"), Event::new(data.clone())).unwrap();
+    }
+    let mut sub = hub.subscribe_after(&[ns("/a")], &first);
+    hub.publish(&ns("/a"), Event::new("live")).unwrap();
+    let mut calls = 0;
+    let mut all = Vec::new();
+    loop {
+        let mut piece = Vec::new();
+        match sub.try_recv_many(&mut piece) {
+            Some(0) | None => break,
+            Some(_) => {
+                assert!(piece.iter().map(Bytes::len).sum::<usize>() <= 128 * 1024);
+                calls += 1;
+                all.extend(piece);
+            }
+        }
+    }
+    let received = decode(&all);
+    assert_eq!(received.len(), 101);
+    assert_eq!(received[100].data, "live");
+    assert!(calls > 5, "a megabyte of replay in {calls} pieces");
 }

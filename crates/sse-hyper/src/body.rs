@@ -7,9 +7,14 @@
 //! otherwise waits for a wake-up.
 //!
 //! Hyper (HTTP/2, TLS, a service mounted in another application) polls it as an
-//! [`http_body::Body`]: a single event's shared bytes go out as they are, several are
-//! concatenated into one frame. The server's direct HTTP/1.1 path (`connection.rs`) takes
-//! the batch of shared buffers instead and frames it itself.
+//! [`http_body::Body`]: a large event's shared bytes go out as they are, small ones are
+//! concatenated into frames of at most [`FRAME_BYTES`], so a frame copies a bounded amount
+//! whatever the batch (hyper polls for the next frame only when it has room for it). The
+//! server's direct HTTP/1.1 path (`connection.rs`) takes the batch of shared buffers
+//! instead and frames it itself.
+//!
+//! A batch is bounded too: a replay arrives in pieces of bounded size, and the events
+//! queued for a subscriber are bounded by the hub's queue bytes.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -24,6 +29,9 @@ use sse_core::Subscription;
 
 use crate::streams::{StreamGuard, Streams};
 
+/// Small events are concatenated into frames of at most this many bytes for hyper.
+const FRAME_BYTES: usize = 64 * 1024;
+
 /// The body of every response the service produces.
 pub struct SseBody {
     kind: Kind,
@@ -37,7 +45,9 @@ enum Kind {
 struct EventStream {
     preamble: Option<Bytes>,
     subscription: Subscription,
+    /// The events taken for hyper; those from `framed` on are still to be framed.
     batch: Vec<Bytes>,
+    framed: usize,
     keepalive: Bytes,
     guard: StreamGuard,
     streams: Arc<Streams>,
@@ -88,6 +98,24 @@ impl SseBody {
         }
     }
 
+    /// Ready once the stream's subscription has ended (cut off for lagging, or the hub
+    /// closed), whatever is still to be written; never for a fixed body. A writer stuck
+    /// on a socket polls this to give up at once on a subscriber that was cut off.
+    pub(crate) fn poll_cut_off(&mut self, cx: &mut Context<'_>) -> Poll<sse_core::CloseReason> {
+        match &self.kind {
+            Kind::Stream(stream) => stream.subscription.poll_closed(cx),
+            Kind::Full(_) => Poll::Pending,
+        }
+    }
+
+    /// For an event stream, a handle telling whether its subscription ended.
+    pub(crate) fn subscription_watch(&self) -> Option<sse_core::SubscriptionWatch> {
+        match &self.kind {
+            Kind::Stream(stream) => Some(stream.subscription.watch()),
+            Kind::Full(_) => None,
+        }
+    }
+
     pub(crate) fn event_stream(
         preamble: Bytes,
         subscription: Subscription,
@@ -101,6 +129,7 @@ impl SseBody {
                 preamble: Some(preamble),
                 subscription,
                 batch: Vec::new(),
+                framed: 0,
                 keepalive,
                 guard,
                 streams,
@@ -155,12 +184,21 @@ impl Body for SseBody {
 
 impl EventStream {
     fn poll_next_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame<Bytes>>> {
-        let mut batch = std::mem::take(&mut self.batch);
-        batch.clear();
-        let polled = self.poll_next_into(cx, &mut batch);
-        let frame = polled.map(|more| more.then(|| Frame::data(concat(&mut batch))));
-        self.batch = batch;
-        frame
+        if self.framed == self.batch.len() {
+            let mut batch = std::mem::take(&mut self.batch);
+            batch.clear();
+            self.framed = 0;
+            let polled = self.poll_next_into(cx, &mut batch);
+            self.batch = batch;
+            match polled {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(false) => return Poll::Ready(None),
+                Poll::Ready(true) => {}
+            }
+        }
+        let (frame, taken) = next_frame(&self.batch[self.framed..]);
+        self.framed += taken;
+        Poll::Ready(Some(Frame::data(frame)))
     }
 
     /// Appends what to write next to `out` (the preamble, every queued event, or a
@@ -223,17 +261,27 @@ impl EventStream {
     }
 }
 
-/// One buffer for a batch: the single event's own bytes, or all of them copied together.
-fn concat(batch: &mut Vec<Bytes>) -> Bytes {
-    if let [_single] = batch.as_slice() {
-        return batch.pop().expect("a batch of one has an event to pop");
+/// The next frame of a batch and how many events it holds: the first event's own bytes
+/// when it comes alone (one event, or one too large to join others), else as many events
+/// as fit in [`FRAME_BYTES`] copied together.
+fn next_frame(rest: &[Bytes]) -> (Bytes, usize) {
+    let mut taken = 0;
+    let mut total = 0;
+    for event in rest {
+        if taken > 0 && total + event.len() > FRAME_BYTES {
+            break;
+        }
+        taken += 1;
+        total += event.len();
     }
-    let total = batch.iter().map(Bytes::len).sum();
+    if taken <= 1 {
+        return (rest.first().cloned().unwrap_or_default(), 1);
+    }
     let mut buffer = BytesMut::with_capacity(total);
-    for event in batch.drain(..) {
-        buffer.extend_from_slice(&event);
+    for event in &rest[..taken] {
+        buffer.extend_from_slice(event);
     }
-    buffer.freeze()
+    (buffer.freeze(), taken)
 }
 
 #[cfg(test)]
@@ -437,6 +485,38 @@ mod tests {
         let two = both.find("data: two\n\n").expect("the first event");
         let three = both.find("data: three\n\n").expect("the second event");
         assert!(two < three && both.ends_with("data: three\n\n"), "{both:?}");
+    }
+
+    #[test]
+    fn hyper_frames_copy_at_most_a_bounded_amount_and_large_events_go_as_they_are() {
+        let small = Bytes::from(vec![b's'; FRAME_BYTES / 4]);
+        let large = Bytes::from(vec![b'l'; FRAME_BYTES * 2]);
+        let batch = vec![small.clone(); 6]
+            .into_iter()
+            .chain([large.clone(), small.clone()])
+            .collect::<Vec<_>>();
+        let mut framed = 0;
+        let mut frames = Vec::new();
+        while framed < batch.len() {
+            let (frame, taken) = next_frame(&batch[framed..]);
+            framed += taken;
+            frames.push((frame, taken));
+        }
+        let sizes: Vec<usize> = frames.iter().map(|(frame, _)| frame.len()).collect();
+        assert_eq!(
+            sizes,
+            [
+                FRAME_BYTES,
+                FRAME_BYTES / 2,
+                FRAME_BYTES * 2,
+                FRAME_BYTES / 4
+            ]
+        );
+        assert_eq!(
+            frames[2].0.as_ptr(),
+            large.as_ptr(),
+            "the large event is shared, not copied"
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default node name in the admin status and metrics.
 pub const DEFAULT_NODE_NAME: &str = "sse";
+/// The default time a stream's socket may take no bytes before the stream is closed.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The shortest keepalive interval; a shorter one is raised to it.
 pub const MIN_KEEPALIVE: Duration = Duration::from_millis(10);
 
@@ -63,6 +65,7 @@ pub(crate) struct Config {
     pub(crate) body_timeout: Duration,
     pub(crate) http2_keepalive_interval: Duration,
     pub(crate) http2_keepalive_timeout: Duration,
+    pub(crate) write_timeout: Duration,
     pub(crate) max_body_bytes: usize,
     pub(crate) path_prefix: String,
     pub(crate) node_name: String,
@@ -92,6 +95,7 @@ impl Default for Config {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             http2_keepalive_interval: DEFAULT_HTTP2_KEEPALIVE_INTERVAL,
             http2_keepalive_timeout: DEFAULT_HTTP2_KEEPALIVE_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             path_prefix: String::new(),
             node_name: DEFAULT_NODE_NAME.to_owned(),
@@ -124,8 +128,47 @@ impl Default for Config {
 pub struct ServerBuilder {
     config: Config,
     hub: Option<Hub>,
+    hub_settings: HubSettings,
+}
+
+/// What the builder passes on to the hub it creates; each `None` keeps the hub's default.
+#[derive(Debug, Clone, Default)]
+struct HubSettings {
     queue_capacity: Option<usize>,
+    queue_bytes: Option<usize>,
     history_capacity: Option<usize>,
+    history_bytes: Option<usize>,
+    max_event_bytes: Option<usize>,
+}
+
+impl HubSettings {
+    fn any(&self) -> bool {
+        self.queue_capacity.is_some()
+            || self.queue_bytes.is_some()
+            || self.history_capacity.is_some()
+            || self.history_bytes.is_some()
+            || self.max_event_bytes.is_some()
+    }
+
+    fn build(&self) -> Hub {
+        let mut hub = HubBuilder::default();
+        if let Some(events) = self.queue_capacity {
+            hub = hub.queue_capacity(events);
+        }
+        if let Some(bytes) = self.queue_bytes {
+            hub = hub.queue_bytes(bytes);
+        }
+        if let Some(events) = self.history_capacity {
+            hub = hub.history_capacity(events);
+        }
+        if let Some(bytes) = self.history_bytes {
+            hub = hub.history_bytes(bytes);
+        }
+        if let Some(bytes) = self.max_event_bytes {
+            hub = hub.max_event_bytes(bytes);
+        }
+        hub.build()
+    }
 }
 
 impl ServerBuilder {
@@ -156,7 +199,40 @@ impl ServerBuilder {
     /// [`sse_core::DEFAULT_HISTORY_CAPACITY`]). Configures the hub this builder creates;
     /// see [`build`](ServerBuilder::build) for a hub passed in.
     pub fn history_capacity(mut self, events: usize) -> Self {
-        self.history_capacity = Some(events);
+        self.hub_settings.history_capacity = Some(events);
+        self
+    }
+
+    /// Encoded bytes kept for `Last-Event-ID` replay, at most; the oldest events are
+    /// dropped first (default [`sse_core::DEFAULT_HISTORY_BYTES`]). Configures the hub
+    /// this builder creates.
+    pub fn history_bytes(mut self, bytes: usize) -> Self {
+        self.hub_settings.history_bytes = Some(bytes);
+        self
+    }
+
+    /// The largest event accepted, measured encoded as it goes on the wire (each line of
+    /// data gets its own `data: ` prefix); a larger one gets `413`, and a batch with one
+    /// is refused whole (default [`sse_core::DEFAULT_MAX_EVENT_BYTES`]). Configures the
+    /// hub this builder creates.
+    pub fn max_event_bytes(mut self, bytes: usize) -> Self {
+        self.hub_settings.max_event_bytes = Some(bytes);
+        self
+    }
+
+    /// Encoded bytes a subscriber may fall behind (events queued for it and not yet
+    /// taken by its writer) before it is disconnected as lagging (default
+    /// [`sse_core::DEFAULT_QUEUE_BYTES`]). Configures the hub this builder creates.
+    pub fn queue_bytes(mut self, bytes: usize) -> Self {
+        self.hub_settings.queue_bytes = Some(bytes);
+        self
+    }
+
+    /// How long a stream's socket may take no bytes while some are waiting to be written
+    /// before the stream is closed, freeing its slot (default [`DEFAULT_WRITE_TIMEOUT`]).
+    /// Applies to every protocol; on HTTP/2 it closes the connection whose socket stalls.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.config.write_timeout = timeout;
         self
     }
 
@@ -164,7 +240,7 @@ impl ServerBuilder {
     /// [`sse_core::DEFAULT_QUEUE_CAPACITY`]). Configures the hub this builder creates; see
     /// [`build`](ServerBuilder::build) for a hub passed in.
     pub fn queue_capacity(mut self, events: usize) -> Self {
-        self.queue_capacity = Some(events);
+        self.hub_settings.queue_capacity = Some(events);
         self
     }
 
@@ -384,22 +460,13 @@ impl ServerBuilder {
         let hub = match passed_in {
             Some(hub) => {
                 assert!(
-                    self.queue_capacity.is_none() && self.history_capacity.is_none(),
-                    "ServerBuilder: queue_capacity and history_capacity configure a new hub; \
+                    !self.hub_settings.any(),
+                    "ServerBuilder: the queue, history and event sizes configure a new hub; \
                      configure the hub passed to ServerBuilder::hub on its own HubBuilder"
                 );
                 hub
             }
-            None => {
-                let mut hub = HubBuilder::default();
-                if let Some(events) = self.queue_capacity {
-                    hub = hub.queue_capacity(events);
-                }
-                if let Some(events) = self.history_capacity {
-                    hub = hub.history_capacity(events);
-                }
-                hub.build()
-            }
+            None => self.hub_settings.build(),
         };
         (hub, self.config)
     }
@@ -436,6 +503,30 @@ mod tests {
             .hub(Hub::new())
             .queue_capacity(8)
             .into_parts();
+    }
+
+    #[test]
+    #[should_panic(expected = "configure a new hub")]
+    fn byte_bounds_beside_a_passed_in_hub_are_refused() {
+        let _ = ServerBuilder::default()
+            .hub(Hub::new())
+            .max_event_bytes(8)
+            .into_parts();
+    }
+
+    #[test]
+    fn byte_bounds_configure_the_new_hub() {
+        let (hub, _) = ServerBuilder::default()
+            .max_event_bytes(100)
+            .history_bytes(1000)
+            .into_parts();
+        assert_eq!(hub.max_event_bytes(), 100);
+        let ns = sse_core::Namespace::parse("/a").unwrap();
+        for _ in 0..20 {
+            hub.publish(&ns, sse_core::Event::new("x".repeat(60)))
+                .unwrap();
+        }
+        assert!(hub.history_bytes() <= 1000, "{}", hub.history_bytes());
     }
 
     #[test]

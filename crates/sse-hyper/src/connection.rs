@@ -39,11 +39,22 @@
 //!
 //! While a stream is open the socket is also watched for reads, so a client that goes away
 //! ends its subscription at once; bytes a client sends during a stream are discarded.
+//!
+//! # Writing with bounded memory
+//!
+//! A batch is written as one chunk, but assembled in pieces of at most
+//! [`CHUNK_PIECE_BYTES`] in a buffer shared per thread; when the socket stops taking bytes
+//! only the unwritten rest of the current piece is kept for the connection. While a write
+//! waits, the connection gives up when the socket takes no bytes for the write timeout,
+//! or at once when the subscription is cut off for lagging. Every connection that hyper
+//! serves gets the same write timeout through [`WriteTimeout`] around its socket.
 
 use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
@@ -63,6 +74,7 @@ use crate::body::SseBody;
 use crate::idle;
 use crate::limits::{self, MAX_HEAD_BYTES};
 use crate::service::SseService;
+use crate::write_timeout::{CutOffs, WriteTimeout};
 
 /// What an HTTP/2 client with prior knowledge sends first.
 const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -71,8 +83,8 @@ const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 /// Headers parsed here; a request with more is left to hyper.
 const MAX_HEADERS: usize = 48;
-/// The shared chunk buffer is freed when a burst grew it past this.
-const KEEP_CHUNK_BUFFER_BYTES: usize = 1 << 20;
+/// A chunk is assembled and written in pieces of at most this many bytes.
+const CHUNK_PIECE_BYTES: usize = 64 * 1024;
 /// A batch vector that grew past this many events (a burst) is freed rather than kept.
 const KEEP_BATCH_CAPACITY: usize = 256;
 
@@ -84,6 +96,10 @@ pub(crate) struct Serving {
     /// How long a connection may take from its acceptance to its first request head (TLS
     /// handshake included), and stay without a request in progress afterwards.
     pub(crate) head_timeout: Duration,
+    /// How long a socket may take no bytes while a write waits.
+    pub(crate) write_timeout: Duration,
+    /// Counts the connections closed for that.
+    pub(crate) write_timeouts: Arc<AtomicU64>,
     /// Becomes `true` when the listener has closed: connections that have not sent a
     /// request yet are closed instead of being waited for.
     pub(crate) closing: watch::Receiver<bool>,
@@ -112,11 +128,14 @@ pub(crate) async fn serve(
 }
 
 /// Serves `io` with hyper until it closes, or until no request has been in progress by
-/// `first_deadline` (then for the head timeout after each request).
+/// `first_deadline` (then for the head timeout after each request). With `cut_offs`
+/// (HTTP/1.x), the subscription of every event stream answered is watched by the
+/// connection's [`WriteTimeout`].
 async fn serve_with_hyper<I>(
     io: I,
     peer: SocketAddr,
     service: SseService,
+    cut_offs: Option<Arc<CutOffs>>,
     builder: auto::Builder<TokioExecutor>,
     (first_deadline, idle_limit): (Instant, Duration),
     watcher: Watcher,
@@ -124,6 +143,7 @@ async fn serve_with_hyper<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (service, idle) = idle::track(service);
+    let service = Watched::new(service, cut_offs);
     let connection = builder
         .serve_connection(TokioIo::new(io), service)
         .into_owned();
@@ -149,6 +169,13 @@ async fn serve_tls(
     watcher: Watcher,
     deadline: Instant,
 ) {
+    let cut_offs = Arc::new(CutOffs::default());
+    let stream = WriteTimeout::new(
+        stream,
+        serving.write_timeout,
+        Arc::clone(&serving.write_timeouts),
+    )
+    .with_cut_offs(Arc::clone(&cut_offs));
     let handshake = tokio::select! {
         handshake = tokio::time::timeout_at(deadline, tls.acceptor().accept(stream)) => handshake,
         _ = serving.closing.wait_for(|closing| *closing) => {
@@ -162,13 +189,15 @@ async fn serve_tls(
     };
     drop(serving.closing);
     // ALPN settled the protocol: no detection, which would wait for bytes unbounded.
-    let builder = if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-        serving.builder.http2_only()
-    } else {
+    let http1 = stream.get_ref().1.alpn_protocol() != Some(b"h2");
+    let builder = if http1 {
         serving.builder.http1_only()
+    } else {
+        serving.builder.http2_only()
     };
     let limits = (deadline, serving.head_timeout);
-    serve_with_hyper(stream, peer, service, builder, limits, watcher).await;
+    let cut_offs = http1.then_some(cut_offs);
+    serve_with_hyper(stream, peer, service, cut_offs, builder, limits, watcher).await;
 }
 
 /// Reads the first request head by `deadline`; serves a subscribe request directly,
@@ -184,6 +213,8 @@ async fn serve_cleartext(
     let Serving {
         builder,
         head_timeout,
+        write_timeout,
+        write_timeouts,
         mut closing,
         ..
     } = serving;
@@ -201,13 +232,17 @@ async fn serve_cleartext(
         Err(_) => return tracing::debug!(%peer, "no request head within the timeout"),
     };
     let (rest, builder, first_deadline) = match head {
-        Head::Direct { request, rest } => match serve_direct(&stream, *request, &service).await {
-            Ok(Next::Close) => return,
-            // The connection speaks HTTP/1.1; skipping hyper-util's version detection
-            // also puts the next request under hyper's head-read timeout at once.
-            Ok(Next::Continue) => (rest, builder.http1_only(), Instant::now() + head_timeout),
-            Err(error) => return tracing::debug!(%peer, %error, "connection ended with an error"),
-        },
+        Head::Direct { request, rest } => {
+            match serve_direct(&stream, *request, &service, write_timeout).await {
+                Ok(Next::Close) => return,
+                // The connection speaks HTTP/1.1; skipping hyper-util's version detection
+                // also puts the next request under hyper's head-read timeout at once.
+                Ok(Next::Continue) => (rest, builder.http1_only(), Instant::now() + head_timeout),
+                Err(error) => {
+                    return tracing::debug!(%peer, %error, "connection ended with an error")
+                }
+            }
+        }
         // The protocol is known from the first bytes: no detection by hyper-util.
         Head::Http1(read) => (read, builder.http1_only(), deadline),
         Head::Http2(read) => (read, builder.http2_only(), deadline),
@@ -219,12 +254,20 @@ async fn serve_cleartext(
             return;
         }
     };
-    let io = Replayed {
-        prefix: rest,
-        stream,
-    };
+    let http1 = !rest.starts_with(HTTP2_PREFACE);
+    let cut_offs = Arc::new(CutOffs::default());
+    let io = WriteTimeout::new(
+        Replayed {
+            prefix: rest,
+            stream,
+        },
+        write_timeout,
+        write_timeouts,
+    )
+    .with_cut_offs(Arc::clone(&cut_offs));
     let limits = (first_deadline, head_timeout);
-    serve_with_hyper(io, peer, service, builder, limits, watcher).await;
+    let cut_offs = http1.then_some(cut_offs);
+    serve_with_hyper(io, peer, service, cut_offs, builder, limits, watcher).await;
 }
 
 /// Writes `refusal` and closes the connection, reading (and dropping) what the client
@@ -370,6 +413,7 @@ async fn serve_direct(
     stream: &TcpStream,
     request: Request<Empty<Bytes>>,
     service: &SseService,
+    write_timeout: Duration,
 ) -> io::Result<Next> {
     let client_closes = wants_close(request.headers());
     let response = service.handle(request).await;
@@ -384,9 +428,28 @@ async fn serve_direct(
             Length::Chunked,
             true,
         );
-        write_all(stream, &out).await?;
+        let mut writer = StreamWriter {
+            stream,
+            body,
+            timeout: write_timeout,
+        };
+        let written = writer.write_all(&out).await;
         drop(out);
-        stream_body(stream, body).await?;
+        let written = match written {
+            Ok(()) => writer.stream_body().await,
+            Err(error) => Err(error),
+        };
+        if written
+            .as_ref()
+            .is_err_and(|error| error.kind() == io::ErrorKind::TimedOut)
+        {
+            service
+                .state()
+                .streams()
+                .write_timeouts
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        written?;
         return Ok(Next::Close);
     }
     let bytes = body.into_full();
@@ -463,87 +526,193 @@ fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Writes an event stream until it ends (then the last chunk is written) or the client
-/// goes away. Everything queued since the last write goes out as one chunk.
-async fn stream_body(stream: &TcpStream, mut body: SseBody) -> io::Result<()> {
-    let mut events = Vec::new();
-    loop {
-        let more = tokio::select! {
-            more = std::future::poll_fn(|cx| body.poll_stream_into(cx, &mut events)) => more,
-            closed = client_gone(stream) => return closed,
-        };
-        if !more {
-            return write_all(stream, b"0\r\n\r\n").await;
+/// An event stream being written straight to its socket.
+struct StreamWriter<'a> {
+    stream: &'a TcpStream,
+    body: SseBody,
+    /// How long the socket may take no bytes while a write waits.
+    timeout: Duration,
+}
+
+impl StreamWriter<'_> {
+    /// Writes the stream until it ends (then the last chunk is written) or the client goes
+    /// away. Everything taken from the stream at once goes out as one chunk.
+    async fn stream_body(&mut self) -> io::Result<()> {
+        let mut events = Vec::new();
+        loop {
+            let more = tokio::select! {
+                more = std::future::poll_fn(|cx| self.body.poll_stream_into(cx, &mut events)) => more,
+                closed = client_gone(self.stream) => return closed,
+            };
+            if !more {
+                return self.write_all(b"0\r\n\r\n").await;
+            }
+            self.write_chunk(&events).await?;
+            events.clear();
+            if events.capacity() > KEEP_BATCH_CAPACITY {
+                events = Vec::new();
+            }
         }
-        if let Some(unwritten) = try_write_chunk(stream, &events)? {
-            write_all(stream, &unwritten).await?;
+    }
+
+    /// Writes `events` as one chunk, assembled a bounded piece at a time; keeps only the
+    /// unwritten rest of one piece while the socket is full.
+    async fn write_chunk(&mut self, events: &[Bytes]) -> io::Result<()> {
+        let length: usize = events.iter().map(Bytes::len).sum();
+        if length == 0 {
+            return Ok(());
         }
-        events.clear();
-        if events.capacity() > KEEP_BATCH_CAPACITY {
-            events = Vec::new();
+        let mut chunk = ChunkParts::new(length, events);
+        loop {
+            match try_write_pieces(self.stream, &mut chunk)? {
+                None => return Ok(()),
+                Some(unwritten) => self.write_all(&unwritten).await?,
+            }
         }
+    }
+
+    /// Writes all of `bytes`, waiting while the socket is full; fails when it takes no
+    /// bytes for the timeout ([`io::ErrorKind::TimedOut`]) or as soon as the
+    /// subscription is cut off.
+    async fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        let StreamWriter {
+            stream,
+            body,
+            timeout,
+        } = self;
+        let mut deadline = tokio::time::Instant::now() + *timeout;
+        while !bytes.is_empty() {
+            match stream.try_write(bytes) {
+                Ok(written) => {
+                    bytes = &bytes[written..];
+                    deadline = tokio::time::Instant::now() + *timeout;
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    tokio::select! {
+                        writable = tokio::time::timeout_at(deadline, stream.writable()) => {
+                            writable.map_err(|_| io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                format!("the client took no bytes for {timeout:?}"),
+                            ))??;
+                        }
+                        reason = std::future::poll_fn(|cx| body.poll_cut_off(cx)) => {
+                            return Err(io::Error::other(format!(
+                                "given up with a write pending: {reason}"
+                            )));
+                        }
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
     }
 }
 
 thread_local! {
-    /// Where chunks are assembled. Copying a batch of small events into one buffer costs
-    /// less than handing the kernel one slice per event, and sharing the buffer per
+    /// Where chunk pieces are assembled. Copying a batch of small events into one buffer
+    /// costs less than handing the kernel one slice per event, and sharing the buffer per
     /// thread keeps idle connections from each holding one.
     static CHUNK: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Writes `events` as one chunk as far as the socket takes it without waiting; gives back
-/// what it did not take.
-fn try_write_chunk(stream: &TcpStream, events: &[Bytes]) -> io::Result<Option<Vec<u8>>> {
-    let length: usize = events.iter().map(Bytes::len).sum();
-    if length == 0 {
-        return Ok(None);
-    }
-    CHUNK.with_borrow_mut(|chunk| {
-        chunk.clear();
-        encode_chunk(chunk, length, events);
-        let mut written = 0;
-        let result = loop {
-            match stream.try_write(&chunk[written..]) {
-                Ok(count) => {
-                    written += count;
-                    if written == chunk.len() {
-                        break Ok(None);
-                    }
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    break Ok(Some(chunk[written..].to_vec()))
-                }
-                Err(error) => break Err(error),
-            }
-        };
-        if chunk.capacity() > KEEP_CHUNK_BUFFER_BYTES {
-            *chunk = Vec::new();
-        }
-        result
-    })
+/// The bytes of one chunk of the chunked coding, as parts (the size line, each event, the
+/// closing CRLF), and how far writing got.
+struct ChunkParts<'a> {
+    size_line: ([u8; 18], usize),
+    events: &'a [Bytes],
+    /// The part being copied: 0 is the size line, then the events, then the CRLF.
+    part: usize,
+    /// How much of that part was copied.
+    offset: usize,
 }
 
-/// Appends the `events`, `length` bytes in all, as one chunk of the chunked coding.
-fn encode_chunk(out: &mut Vec<u8>, length: usize, events: &[Bytes]) {
-    let mut digits = [0u8; 16];
-    let mut start = digits.len();
+impl<'a> ChunkParts<'a> {
+    fn new(length: usize, events: &'a [Bytes]) -> ChunkParts<'a> {
+        ChunkParts {
+            size_line: size_line(length),
+            events,
+            part: 0,
+            offset: 0,
+        }
+    }
+
+    fn part(&self, index: usize) -> Option<&[u8]> {
+        match index {
+            0 => Some(&self.size_line.0[self.size_line.1..]),
+            i if i <= self.events.len() => Some(&self.events[i - 1]),
+            i if i == self.events.len() + 1 => Some(b"\r\n"),
+            _ => None,
+        }
+    }
+
+    /// Copies the next bytes, up to `limit` in `out` in all; gives whether any were left.
+    fn fill(&mut self, out: &mut Vec<u8>, limit: usize) -> bool {
+        let mut copied_any = false;
+        while out.len() < limit {
+            let Some(part) = self.part(self.part) else {
+                break;
+            };
+            let part_len = part.len();
+            let take = (part_len - self.offset).min(limit - out.len());
+            out.extend_from_slice(&part[self.offset..self.offset + take]);
+            copied_any |= take > 0 || part_len == 0;
+            self.offset += take;
+            if self.offset == part_len {
+                self.part += 1;
+                self.offset = 0;
+            }
+        }
+        copied_any
+    }
+}
+
+/// The chunk size line: `length` in hex and CRLF, right-aligned in the array, with where
+/// it starts.
+fn size_line(length: usize) -> ([u8; 18], usize) {
+    let mut line = [0u8; 18];
+    line[16] = b'\r';
+    line[17] = b'\n';
+    let mut start = 16;
     let mut rest = length;
     loop {
         start -= 1;
-        digits[start] = b"0123456789abcdef"[rest & 0xf];
+        line[start] = b"0123456789abcdef"[rest & 0xf];
         rest >>= 4;
         if rest == 0 {
             break;
         }
     }
-    out.reserve(digits.len() - start + length + 4);
-    out.extend_from_slice(&digits[start..]);
-    out.extend_from_slice(b"\r\n");
-    for event in events {
-        out.extend_from_slice(event);
-    }
-    out.extend_from_slice(b"\r\n");
+    (line, start)
+}
+
+/// Writes the chunk's pieces as far as the socket takes them without waiting; gives back
+/// the unwritten rest of the piece it stopped in (at most [`CHUNK_PIECE_BYTES`]), or
+/// `None` once the whole chunk is written.
+fn try_write_pieces(stream: &TcpStream, chunk: &mut ChunkParts<'_>) -> io::Result<Option<Vec<u8>>> {
+    CHUNK.with_borrow_mut(|piece| loop {
+        piece.clear();
+        if !chunk.fill(piece, CHUNK_PIECE_BYTES) {
+            return Ok(None);
+        }
+        let mut written = 0;
+        while written < piece.len() {
+            match stream.try_write(&piece[written..]) {
+                Ok(count) => written += count,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok(Some(piece[written..].to_vec()));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    })
+}
+
+/// Appends the `events`, `length` bytes in all, as one chunk of the chunked coding.
+#[cfg(test)]
+fn encode_chunk(out: &mut Vec<u8>, length: usize, events: &[Bytes]) {
+    let mut chunk = ChunkParts::new(length, events);
+    while chunk.fill(out, usize::MAX) {}
 }
 
 /// Completes when the client closes its side or the connection fails; anything it sends
@@ -561,6 +730,7 @@ async fn client_gone(stream: &TcpStream) -> io::Result<()> {
     }
 }
 
+/// Writes a whole answer that is not an event stream.
 async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         match stream.try_write(bytes) {
@@ -572,6 +742,59 @@ async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The service as hyper serves it on one connection: on HTTP/1.x, the subscription of
+/// every event stream it answers with is watched by the connection's [`WriteTimeout`], so
+/// a subscriber cut off for lagging ends its connection even while a write is pending.
+#[derive(Clone)]
+struct Watched {
+    service: idle::Tracked,
+    cut_offs: Option<Arc<CutOffs>>,
+}
+
+impl Watched {
+    fn new(service: idle::Tracked, cut_offs: Option<Arc<CutOffs>>) -> Watched {
+        Watched { service, cut_offs }
+    }
+}
+
+impl<B: crate::RequestBody> hyper::service::Service<Request<B>> for Watched {
+    type Response = http::Response<idle::TrackedBody>;
+    type Error = std::convert::Infallible;
+    type Future = WatchedResponse<idle::TrackedFuture>;
+
+    fn call(&self, request: Request<B>) -> Self::Future {
+        WatchedResponse {
+            response: hyper::service::Service::call(&self.service, request),
+            cut_offs: self.cut_offs.clone(),
+        }
+    }
+}
+
+/// The answer of [`Watched`]: registers an event stream's subscription as it comes out.
+struct WatchedResponse<F> {
+    response: F,
+    cut_offs: Option<Arc<CutOffs>>,
+}
+
+impl<F> std::future::Future for WatchedResponse<F>
+where
+    F: std::future::Future<
+            Output = Result<http::Response<idle::TrackedBody>, std::convert::Infallible>,
+        > + Unpin,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let answered = std::task::ready!(Pin::new(&mut self.response).poll(cx));
+        if let (Ok(response), Some(cut_offs)) = (&answered, &self.cut_offs) {
+            if let Some(watch) = response.body().subscription_watch() {
+                cut_offs.add(watch);
+            }
+        }
+        Poll::Ready(answered)
+    }
 }
 
 /// The socket with bytes already read from it put back in front, for hyper.

@@ -343,6 +343,10 @@ impl From<PublishError> for ApiError {
                 ErrorCode::DuplicateId,
                 format!("{error}; choose another id, or send none and the server assigns one"),
             ),
+            PublishError::TooLarge { .. } => ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("{error}; nothing was published"),
+            ),
             // `PublishError` is non-exhaustive: a refusal it learns later is still the
             // request's fault, whatever it is.
             _ => ApiError::new(ErrorCode::InvalidField, error.to_string()),

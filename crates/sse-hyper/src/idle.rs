@@ -50,7 +50,7 @@ pub(crate) struct Tracked {
     in_progress: Arc<watch::Sender<usize>>,
 }
 
-type TrackedFuture =
+pub(crate) type TrackedFuture =
     Pin<Box<dyn Future<Output = Result<Response<TrackedBody>, Infallible>> + Send>>;
 
 impl<B: RequestBody> hyper::service::Service<Request<B>> for Tracked {
@@ -91,6 +91,13 @@ impl Drop for InProgress {
 pub(crate) struct TrackedBody {
     body: SseBody,
     _in_progress: InProgress,
+}
+
+impl TrackedBody {
+    /// For an event stream, a handle telling whether its subscription ended.
+    pub(crate) fn subscription_watch(&self) -> Option<sse_core::SubscriptionWatch> {
+        self.body.subscription_watch()
+    }
 }
 
 impl Body for TrackedBody {

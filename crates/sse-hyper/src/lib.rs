@@ -58,8 +58,10 @@ mod streams;
 mod sync;
 #[cfg(feature = "tls")]
 mod tls;
+mod write_timeout;
 
 pub use body::SseBody;
+pub use config::DEFAULT_WRITE_TIMEOUT;
 pub use config::{
     CorsOrigins, ServerBuilder, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
     DEFAULT_HTTP2_KEEPALIVE_INTERVAL, DEFAULT_HTTP2_KEEPALIVE_TIMEOUT, DEFAULT_KEEPALIVE,

@@ -47,8 +47,11 @@ impl ServerBuilder {
     /// # Panics
     ///
     /// If [`hub`](ServerBuilder::hub) was given together with
-    /// [`queue_capacity`](ServerBuilder::queue_capacity) or
-    /// [`history_capacity`](ServerBuilder::history_capacity): those size a hub the builder
+    /// [`queue_capacity`](ServerBuilder::queue_capacity),
+    /// [`queue_bytes`](ServerBuilder::queue_bytes),
+    /// [`history_capacity`](ServerBuilder::history_capacity),
+    /// [`history_bytes`](ServerBuilder::history_bytes) or
+    /// [`max_event_bytes`](ServerBuilder::max_event_bytes): those size a hub the builder
     /// creates, and would do nothing.
     pub fn build(self) -> Server {
         let (hub, config) = self.into_parts();
@@ -114,6 +117,8 @@ impl Server {
         let serving = Serving {
             builder,
             head_timeout: config.header_read_timeout,
+            write_timeout: config.write_timeout,
+            write_timeouts: std::sync::Arc::clone(&state.streams().write_timeouts),
             closing: closing_receiver,
             #[cfg(feature = "tls")]
             tls: config.tls.clone(),

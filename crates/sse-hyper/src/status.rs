@@ -52,6 +52,11 @@ pub struct Status {
     pub deliveries: u64,
     /// Subscribers cut off for falling too far behind, since start.
     pub lagged_cutoffs: u64,
+    /// Connections closed because their socket took no bytes for the write timeout,
+    /// since start.
+    pub write_timeouts: u64,
+    /// Encoded bytes the replay history retains.
+    pub history_bytes: u64,
     /// Registered subscriptions.
     pub subscribers: u64,
     /// Subscriptions per exact namespace.
@@ -133,6 +138,8 @@ pub(crate) async fn status(state: &State) -> Status {
         uptime_seconds: state.uptime().as_secs_f64(),
         deliveries: stats.deliveries,
         lagged_cutoffs: stats.lagged_cutoffs,
+        write_timeouts: streams.write_timeouts.load(Relaxed),
+        history_bytes: state.hub().history_bytes() as u64,
         subscribers: stats.subscribers,
         namespaces: state
             .hub()

@@ -104,6 +104,9 @@ pub(crate) struct Streams {
     pub(crate) refused_total: AtomicU64,
     pub(crate) keepalives_sent: AtomicU64,
     pub(crate) bytes_sent: AtomicU64,
+    /// Connections closed because their socket took no bytes for the write timeout
+    /// (shared with the connections' write watchers).
+    pub(crate) write_timeouts: Arc<AtomicU64>,
 }
 
 /// Keeps a stream registered; dropping it unregisters the stream.

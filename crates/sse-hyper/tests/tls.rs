@@ -240,3 +240,72 @@ fn unreadable_pem_files_are_clear_errors() {
     let error = TlsConfig::from_pem_files(&empty, &empty).unwrap_err();
     assert!(error.to_string().contains("no PEM certificate"), "{error}");
 }
+
+/// A TLS client that subscribes over HTTP/1.1 and then reads nothing: the server's
+/// writes under TLS stall, and the write timeout closes the connection and frees the
+/// stream.
+#[tokio::test]
+async fn https_stream_whose_client_stops_reading_is_closed_after_the_write_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let identity = self_signed();
+    let server = TestServer::start(
+        Server::builder()
+            .tls(identity.tls.clone())
+            .max_event_bytes(16 << 20)
+            .write_timeout(std::time::Duration::from_millis(500)),
+    )
+    .await;
+    let mut roots = RootCertStore::empty();
+    roots.add(identity.cert_der.clone().into()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(server.addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut tls = within(
+        "TLS handshake",
+        TlsConnector::from(Arc::new(config)).connect(name, tcp),
+    )
+    .await
+    .unwrap();
+    tls.write_all(b"GET /subscribe/big HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    server.wait_for_subscribers(1).await;
+    server
+        .hub
+        .publish(
+            &sse_core::Namespace::parse("/big").unwrap(),
+            sse_core::Event::new("x".repeat(8 << 20)),
+        )
+        .unwrap();
+    let hub = server.hub.clone();
+    common::wait_until("the stream to be freed", || {
+        let hub = hub.clone();
+        async move { hub.stats().subscribers == 0 }
+    })
+    .await;
+    let status = status_over_tls(&server, &identity.cert_der).await;
+    assert_eq!(status["write_timeouts"], 1, "{status}");
+    assert!(status["connections"].as_array().unwrap().is_empty());
+    drop(tls);
+}
+
+/// `/admin/status.json` fetched over HTTPS.
+async fn status_over_tls(server: &TestServer, cert_der: &[u8]) -> serde_json::Value {
+    let tls = connect(server, cert_der, &[b"http/1.1"]).await;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let response = within("status", sender.send_request(get("/admin/status.json")))
+        .await
+        .unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&body).unwrap()
+}

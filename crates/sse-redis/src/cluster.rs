@@ -190,6 +190,7 @@ impl Cluster {
         events: &[(Namespace, Event)],
     ) -> Result<Vec<Accepted>, PublishError> {
         let inner = &self.inner;
+        check_sizes(events, inner.hub.max_event_bytes())?;
         let mut invocation = inner.publish_script.prepare_invoke();
         invocation
             .key(&inner.keys.history)
@@ -483,4 +484,32 @@ fn random_u64() -> u64 {
     );
     hasher.write_u32(std::process::id());
     hasher.finish()
+}
+
+/// The bytes an id that Redis assigns (a stream id, `<milliseconds>-<sequence>`) counts
+/// for when an event's encoded size is checked before Redis sees it.
+pub const ASSIGNED_ID_BYTES: usize = 20;
+
+/// Refuses the batch when an event, encoded as nodes will send it, is larger than
+/// `limit`: the same bound a single node applies, checked before anything reaches Redis.
+fn check_sizes(events: &[(Namespace, Event)], limit: usize) -> Result<(), PublishError> {
+    for (index, (_, event)) in events.iter().enumerate() {
+        let measured = match event.id() {
+            Some(_) => event.encode(),
+            None => event
+                .clone()
+                .with_id("0".repeat(ASSIGNED_ID_BYTES))
+                .encode(),
+        };
+        // An invalid field is the publish script's and the hub's to refuse, as before.
+        let Ok(encoded) = measured else { continue };
+        if encoded.len() > limit {
+            return Err(PublishError::TooLarge {
+                index,
+                bytes: encoded.len(),
+                limit,
+            });
+        }
+    }
+    Ok(())
 }

@@ -46,6 +46,17 @@ pub enum PublishError {
         /// The id asked for.
         id: String,
     },
+    /// The event at `index`, encoded for the wire, is larger than the node's hub accepts
+    /// ([`Hub::max_event_bytes`](sse_core::Hub::max_event_bytes)); an id Redis is to
+    /// assign counts as [`ASSIGNED_ID_BYTES`](crate::ASSIGNED_ID_BYTES) bytes.
+    TooLarge {
+        /// The event's position in the batch.
+        index: usize,
+        /// Its encoded size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl From<BrokerUnavailable> for PublishError {
@@ -63,6 +74,15 @@ impl fmt::Display for PublishError {
                 "event {index} of the batch: id {id:?} belongs to a retained event or an \
                  earlier event of the batch"
             ),
+            PublishError::TooLarge {
+                index,
+                bytes,
+                limit,
+            } => write!(
+                f,
+                "event {index} of the batch is {bytes} bytes on the wire, more than the limit \
+                 of {limit} bytes"
+            ),
         }
     }
 }
@@ -71,7 +91,7 @@ impl std::error::Error for PublishError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             PublishError::Unavailable(error) => Some(error),
-            PublishError::DuplicateId { .. } => None,
+            PublishError::DuplicateId { .. } | PublishError::TooLarge { .. } => None,
         }
     }
 }

@@ -48,7 +48,7 @@ mod receiver;
 mod stats;
 
 pub use channels::ChannelLease;
-pub use cluster::{Accepted, Cluster, ClusterSubscription};
+pub use cluster::{Accepted, Cluster, ClusterSubscription, ASSIGNED_ID_BYTES};
 pub use config::{ClusterConfig, DEFAULT_BROKER_TIMEOUT, DEFAULT_CLUSTER_NAME, DEFAULT_HEARTBEAT};
 pub use error::{BrokerUnavailable, ConfigError, PublishError};
 pub use membership::{NodeReport, NodeStatus};

@@ -394,3 +394,35 @@ async fn a_retained_or_repeated_publisher_id_refuses_the_whole_batch() {
         .await
         .expect("a refused batch takes no id");
 }
+
+#[tokio::test]
+async fn an_event_too_large_once_encoded_refuses_the_whole_batch_before_redis() {
+    let redis = RedisServer::start();
+    let config = ClusterConfig::new(redis.url()).name("test").node("small");
+    let hub = Hub::builder().max_event_bytes(1024).build();
+    let a = Cluster::connect(hub, config).await.unwrap();
+    wait_until("the node to connect", || a.is_connected()).await;
+    let mut all = a.subscribe(&[ns("/")], None).await.unwrap();
+    // 300 line breaks are 300 bytes of data but about 1 800 on the wire.
+    let batch = vec![
+        (ns("/a"), Event::new("fits")),
+        (ns("/a"), Event::new("\n".repeat(300))),
+    ];
+    match a.publish(&batch).await {
+        Err(sse_redis::PublishError::TooLarge {
+            index,
+            bytes,
+            limit,
+        }) => {
+            assert_eq!((index, limit), (1, 1024));
+            assert!(bytes > 1024, "{bytes}");
+        }
+        other => panic!("expected the second event to be too large: {other:?}"),
+    }
+    publish(&a, "/a", "after").await;
+    assert_eq!(
+        data(&next_events(&mut all.subscription, 1).await),
+        ["after"],
+        "nothing of the refused batch reached Redis"
+    );
+}

@@ -132,6 +132,17 @@ fn snapshot(state: &State) -> Snapshot {
                 Value::Counter(hub.lagged_cutoffs),
             ),
             (
+                "sse_write_timeouts",
+                "Connections closed because their socket took no bytes for the write timeout, \
+                 since start.",
+                Value::Counter(streams.write_timeouts.load(Relaxed)),
+            ),
+            (
+                "sse_history_bytes",
+                "Encoded bytes the replay history retains.",
+                gauge(state.hub().history_bytes()),
+            ),
+            (
                 "sse_sent_bytes",
                 "Bytes written to event streams since start.",
                 Value::Counter(streams.bytes_sent.load(Relaxed)),

@@ -145,6 +145,15 @@ async fn publish(
                 sse_redis::PublishError::DuplicateId { index, id } => {
                     numbered.refusal(sse_core::PublishError::DuplicateId { index, id })
                 }
+                sse_redis::PublishError::TooLarge {
+                    index,
+                    bytes,
+                    limit,
+                } => numbered.refusal(sse_core::PublishError::TooLarge {
+                    index,
+                    bytes,
+                    limit,
+                }),
                 other => ApiError::from(other),
             })?;
         return Ok(accepted
