@@ -48,6 +48,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SSE_NO_ADMIN")]
     no_admin: bool,
 
+    /// Serve /admin/ and /admin/status.json (client addresses, user agents, namespaces)
+    /// without a token on a non-loopback address.
+    #[arg(long, env = "SSE_ALLOW_ANONYMOUS_ADMIN")]
+    allow_anonymous_admin: bool,
+
     /// Do not serve /metrics.
     #[arg(long, env = "SSE_NO_METRICS")]
     no_metrics: bool,
@@ -291,6 +296,23 @@ impl ServeArgs {
             self.listen
         ))
     }
+
+    /// Refuses a token-less admin status on an address other machines can reach.
+    fn check_admin_security(&self) -> Result<(), String> {
+        if self.listen.ip().is_loopback()
+            || self.admin_token.is_some()
+            || self.no_admin
+            || self.allow_anonymous_admin
+        {
+            return Ok(());
+        }
+        Err(format!(
+            "refusing to listen on {} without an admin token: anyone who can reach it could read \
+             the admin status (client addresses, user agents, namespaces). Set --admin-token \
+             (or SSE_ADMIN_TOKEN), pass --no-admin, or pass --allow-anonymous-admin",
+            self.listen
+        ))
+    }
 }
 
 /// Refuses an empty token: it would otherwise read as "no token", and a variable that
@@ -323,6 +345,7 @@ fn host_name() -> String {
 pub fn run(args: ServeArgs) -> Result<(), String> {
     init_logging();
     args.check_publish_security()?;
+    args.check_admin_security()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -3,8 +3,9 @@
 
 mod common;
 
-use std::process::{Child, Command};
-use std::time::Duration;
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{serve, DEADLINE};
 
@@ -76,15 +77,65 @@ async fn serve_publishes_and_streams_then_exits_zero_on_sigterm() {
     assert!(wait_for_exit(&mut serving.child).success());
 }
 
+/// Runs `ssectl` with `args` and without the variables `unset`; it must refuse to start.
+/// Returns its stderr. A server that starts anyway is killed and the test fails.
+fn refused_start(args: &[&str], unset: &[&str]) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ssectl"));
+    command
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for name in unset {
+        command.env_remove(name);
+    }
+    let mut child = command.spawn().expect("start ssectl");
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ssectl {args:?} started instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success(), "ssectl {args:?} exited 0");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("piped stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    stderr
+}
+
+#[test]
+fn serve_refuses_a_public_address_without_an_admin_token() {
+    let stderr = refused_start(
+        &["serve", "--listen", "0.0.0.0:0", "--publish-token", "p"],
+        &[
+            "SSE_ADMIN_TOKEN",
+            "SSE_NO_ADMIN",
+            "SSE_ALLOW_ANONYMOUS_ADMIN",
+        ],
+    );
+    assert!(
+        stderr.contains("--admin-token")
+            && stderr.contains("--no-admin")
+            && stderr.contains("--allow-anonymous-admin"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn serve_refuses_a_public_address_without_a_publish_token() {
-    let output = Command::new(env!("CARGO_BIN_EXE_ssectl"))
-        .args(["serve", "--listen", "0.0.0.0:0"])
-        .env_remove("SSE_PUBLISH_TOKEN")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_start(
+        &["serve", "--listen", "0.0.0.0:0"],
+        &["SSE_PUBLISH_TOKEN", "SSE_ALLOW_ANONYMOUS_PUBLISH"],
+    );
     assert!(
         stderr.contains("--publish-token") && stderr.contains("--allow-anonymous-publish"),
         "{stderr}"

@@ -39,6 +39,9 @@ const SUBSCRIBE_DEADLINE: Duration = Duration::from_secs(60);
 const CATCH_UP_DEADLINE: Duration = Duration::from_secs(60);
 /// How long the server has to close every stream once the clients are gone.
 const SETTLE: Duration = Duration::from_secs(30);
+/// The server's `--write-timeout`: shorter than the default, so a stalled stream that the
+/// lag cut-off missed is still closed within the soak.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The most interruptions whose reason the report keeps.
 const KEPT_INTERRUPTIONS: usize = 5;
@@ -120,6 +123,7 @@ pub(super) async fn delivery(
     let mut command = tools.command(&tools.ssectl, 0);
     command.args(["serve", "--listen", "127.0.0.1:0"]);
     command.args(["--history", &history.to_string()]);
+    command.args(["--write-timeout", &format!("{}s", WRITE_TIMEOUT.as_secs())]);
     let server = ServerProcess::start(command)?;
     let addr = address(&server.base)?;
     let pid = server.pid();
@@ -182,11 +186,17 @@ pub(super) async fn delivery(
         .await
         .map_err(|e| format!("the RSS sampler failed: {e}"))?;
 
-    // The readers are gone; what the server still holds beyond the stalled clients'
-    // streams is on its way out.
-    let (held, _) = wait_for(SETTLE, || streams(addr), |s| s.open <= plan.stalled()).await?;
+    // The readers are gone. A stalled client's stream that the server cut off (for lagging,
+    // or after the write timeout) must be closed although the client still holds its
+    // socket; the rest of the stalled streams are legitimately open.
+    let counters = metrics(addr).await?;
+    let lagged_cutoffs = metric(&counters, "sse_subscribers_lagged_total")?;
+    let write_timeouts = metric(&counters, "sse_write_timeouts_total")?;
+    let may_hold = plan
+        .stalled()
+        .saturating_sub(lagged_cutoffs + write_timeouts);
+    let (held, released) = wait_for(SETTLE, || streams(addr), |s| s.open <= may_hold).await?;
     let stalled_streams_held = held.open;
-    let lagged_cutoffs = metric(&metrics(addr).await?, "sse_subscribers_lagged_total")?;
     drop(stalled);
     let (rest, at_rest) = wait_for(
         SETTLE,
@@ -224,7 +234,15 @@ pub(super) async fn delivery(
     };
     add_outcomes(&mut report, &outcomes, plan.healthy());
     let flat = memory(&mut report, plan.warmup.as_secs_f64());
-    let checks = checks(&report, flat, rest.open, rest.subscribers, at_rest);
+    let mut checks = checks(&report, flat, rest.open, rest.subscribers, at_rest);
+    checks.push(Check::new(
+        "soak: stalled streams cut off are closed while their clients still hold them",
+        released,
+        format!(
+            "{stalled_streams_held} of {} stalled streams held; {lagged_cutoffs} cut off for lagging, {write_timeouts} write timeouts",
+            plan.stalled()
+        ),
+    ));
     Ok((report, checks))
 }
 
