@@ -1,0 +1,100 @@
+//! The client's own CPU use, so a report shows when `ssectl bench` itself was near its
+//! limit (then its own queueing is part of the latency it reports).
+
+use sse_cli::bench_report::ClientCpu;
+
+/// Above this share of the cores the client can use, its figures are suspect.
+pub(super) const NEAR_LIMIT_SHARE: f64 = 0.8;
+
+/// Linux reports process CPU times in these ticks per second (`USER_HZ`, fixed by the
+/// kernel's interface on every architecture).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// User plus system CPU time of this process so far, in seconds; `None` where
+/// `/proc/self/stat` cannot be read (not Linux).
+pub(super) fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_seconds_from_stat(&stat)
+}
+
+/// `utime + stime` of a `/proc/PID/stat` line, in seconds.
+fn cpu_seconds_from_stat(stat: &str) -> Option<f64> {
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    Some((user + system) as f64 / TICKS_PER_SECOND)
+}
+
+/// The cores the client can use: the cores this process may run on (its affinity mask
+/// and CPU quota), but no more than its runtime's threads.
+pub(super) fn usable_cores(threads: Option<usize>) -> u64 {
+    let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+    threads.map_or(available, |t| t.clamp(1, available)) as u64
+}
+
+/// What the client spent: `seconds` of CPU over `window` seconds of wall time, on
+/// `cores` usable cores.
+pub(super) fn client_cpu(seconds: f64, window: f64, cores: u64) -> ClientCpu {
+    let percent = if window > 0.0 {
+        seconds / window * 100.0
+    } else {
+        0.0
+    };
+    ClientCpu {
+        seconds,
+        percent_of_one_core: percent,
+        cores,
+        near_limit: percent > NEAR_LIMIT_SHARE * 100.0 * cores as f64,
+    }
+}
+
+/// The warning printed when the client was near its limit, or `None`.
+pub(super) fn warning(cpu: &ClientCpu) -> Option<String> {
+    cpu.near_limit.then(|| {
+        format!(
+            "the client used {:.0}% of a core on {} usable core(s) while measuring (over {:.0}% of \
+             them): it was near its own limit, so its queueing is part of the latency reported; \
+             give it more cores (--threads) or fewer connections",
+            cpu.percent_of_one_core,
+            cpu.cores,
+            NEAR_LIMIT_SHARE * 100.0
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_give_user_plus_system_time() {
+        let stat = "4242 (ssectl (x) y) S 1 2 3 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0 1 2 3";
+        assert_eq!(cpu_seconds_from_stat(stat), Some(3.25));
+        assert_eq!(cpu_seconds_from_stat("no fields"), None);
+    }
+
+    #[test]
+    fn this_process_cpu_time_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(process_cpu_seconds().is_some_and(|s| s >= 0.0));
+        }
+    }
+
+    #[test]
+    fn near_limit_is_over_eighty_percent_of_the_usable_cores() {
+        assert!(!client_cpu(0.79, 1.0, 1).near_limit);
+        assert!(client_cpu(0.81, 1.0, 1).near_limit);
+        assert!(!client_cpu(1.5, 1.0, 2).near_limit);
+        assert!(client_cpu(1.7, 1.0, 2).near_limit);
+        assert!(warning(&client_cpu(0.9, 1.0, 1)).is_some_and(|w| w.contains("90%")));
+        assert_eq!(warning(&client_cpu(0.5, 1.0, 1)), None);
+    }
+
+    #[test]
+    fn usable_cores_are_capped_by_the_threads() {
+        assert_eq!(usable_cores(Some(1)), 1);
+        assert!(usable_cores(None) >= 1);
+        assert!(usable_cores(Some(10_000)) <= usable_cores(None));
+    }
+}
