@@ -256,6 +256,7 @@ async fn measure(args: &BenchArgs) -> Result<BenchReport, String> {
     watch_progress(&progress, &live, args.warmup).await;
     let start = Instant::now();
     let cpu_before = cpu::process_cpu_seconds();
+    let waited_before = cpu::run_queue_wait_seconds();
     let (events_before, bytes_before) = (
         live.events.load(Ordering::Relaxed),
         live.bytes.load(Ordering::Relaxed),
@@ -263,9 +264,17 @@ async fn measure(args: &BenchArgs) -> Result<BenchReport, String> {
     watch_progress(&progress, &live, args.duration).await;
     let measured = start.elapsed().as_secs_f64();
     let cpu_after = cpu::process_cpu_seconds();
+    let waited = waited_before
+        .zip(cpu::run_queue_wait_seconds())
+        .map(|(before, after)| after - before);
     progress.finish_and_clear();
     let client_cpu = cpu_before.zip(cpu_after).map(|(before, after)| {
-        cpu::client_cpu(after - before, measured, cpu::usable_cores(args.threads))
+        cpu::client_cpu(
+            after - before,
+            measured,
+            cpu::usable_cores(args.threads),
+            waited,
+        )
     });
     let events = live.events.load(Ordering::Relaxed) - events_before;
     let bytes = live.bytes.load(Ordering::Relaxed) - bytes_before;
@@ -779,9 +788,11 @@ fn print_report(report: &BenchReport) {
     match &report.client_cpu {
         Some(cpu) => {
             println!(
-                "client cpu:   {:.0}% of one core over the window, {} usable core(s){}",
+                "client cpu:   {:.0}% of one core over the window, {} usable core(s), waited {} for a core{}",
                 cpu.percent_of_one_core,
                 cpu.cores,
+                cpu.run_queue_wait_percent
+                    .map_or_else(|| "n/a".to_owned(), |w| format!("{w:.0}% of the window")),
                 if cpu.near_limit {
                     " (near its limit)"
                 } else {

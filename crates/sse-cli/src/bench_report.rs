@@ -65,6 +65,12 @@ pub struct ClientCpu {
     pub cores: u64,
     /// Whether it used more than 80% of those cores.
     pub near_limit: bool,
+    /// Time its threads were ready to run but waited for a core (other processes had
+    /// it), in percent of the window; `None` where the kernel does not say
+    /// (`/proc/self/task/*/schedstat`). High on a busy machine: the latency then
+    /// includes that wait, whatever the server did.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub run_queue_wait_percent: Option<f64>,
 }
 
 /// Publish-to-receive latency percentiles in milliseconds, over the sampled connections.
@@ -115,6 +121,7 @@ mod tests {
                 percent_of_one_core: 50.0,
                 cores: 1,
                 near_limit: false,
+                run_queue_wait_percent: Some(12.5),
             }),
         }
     }
@@ -171,7 +178,7 @@ mod tests {
         field_paths(&full, &[], &mut paths);
         assert_eq!(
             paths.len(),
-            14 + 6 + 4,
+            14 + 6 + 5,
             "every field, latency percentile and CPU figure"
         );
         for path in paths {
@@ -234,7 +241,13 @@ mod tests {
         );
         assert_eq!(
             sorted_keys(&json["client_cpu"]),
-            ["cores", "near_limit", "percent_of_one_core", "seconds"]
+            [
+                "cores",
+                "near_limit",
+                "percent_of_one_core",
+                "run_queue_wait_percent",
+                "seconds"
+            ]
         );
     }
 }

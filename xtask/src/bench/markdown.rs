@@ -383,12 +383,20 @@ fn latency_cells(bench: &BenchReport) -> String {
     )
 }
 
-/// The client's CPU over the window, in % of one core, marked when near its limit.
+/// The client's CPU over the window, in % of one core, marked when near its limit,
+/// and how long it waited for a core ("wait").
 fn client_cpu_cell(bench: &BenchReport) -> String {
-    match &bench.client_cpu {
-        Some(cpu) if cpu.near_limit => format!("**{:.0}%** (near limit)", cpu.percent_of_one_core),
-        Some(cpu) => format!("{:.0}%", cpu.percent_of_one_core),
-        None => "n/a".to_owned(),
+    let Some(cpu) = &bench.client_cpu else {
+        return "n/a".to_owned();
+    };
+    let used = if cpu.near_limit {
+        format!("**{:.0}%** (near limit)", cpu.percent_of_one_core)
+    } else {
+        format!("{:.0}%", cpu.percent_of_one_core)
+    };
+    match cpu.run_queue_wait_percent {
+        Some(wait) => format!("{used}, wait {wait:.0}%"),
+        None => used,
     }
 }
 
@@ -568,6 +576,7 @@ mod tests {
                     percent_of_one_core: 90.0,
                     cores: 1,
                     near_limit: true,
+                    run_queue_wait_percent: Some(30.0),
                 }),
                 ..run(Some(sse_cli::bench_report::Latency {
                     samples: 2_000,
@@ -590,7 +599,7 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("p50 +0.25 ms, **p99 +1.50 ms** (goal **not met**). Client CPU **90%** (near limit)"),
+            md.contains("p50 +0.25 ms, **p99 +1.50 ms** (goal **not met**). Client CPU **90%** (near limit), wait 30%"),
             "{md}"
         );
     }

@@ -26,6 +26,26 @@ fn cpu_seconds_from_stat(stat: &str) -> Option<f64> {
     Some((user + system) as f64 / TICKS_PER_SECOND)
 }
 
+/// Time all threads of this process spent ready to run but waiting for a core, in
+/// seconds; `None` where the kernel's scheduler statistics cannot be read.
+pub(super) fn run_queue_wait_seconds() -> Option<f64> {
+    let mut total_ns = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        // A thread may end between listing and reading: it no longer waits.
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        total_ns += wait_ns_from_schedstat(&text)?;
+    }
+    Some(total_ns as f64 / 1e9)
+}
+
+/// The second field of a `schedstat` line: nanoseconds spent waiting on a run queue.
+fn wait_ns_from_schedstat(text: &str) -> Option<u64> {
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// The cores the client can use: the cores this process may run on (its affinity mask
 /// and CPU quota), but no more than its runtime's threads.
 pub(super) fn usable_cores(threads: Option<usize>) -> u64 {
@@ -34,18 +54,22 @@ pub(super) fn usable_cores(threads: Option<usize>) -> u64 {
 }
 
 /// What the client spent: `seconds` of CPU over `window` seconds of wall time, on
-/// `cores` usable cores.
-pub(super) fn client_cpu(seconds: f64, window: f64, cores: u64) -> ClientCpu {
-    let percent = if window > 0.0 {
-        seconds / window * 100.0
-    } else {
-        0.0
+/// `cores` usable cores, having waited `waited` seconds for a core.
+pub(super) fn client_cpu(seconds: f64, window: f64, cores: u64, waited: Option<f64>) -> ClientCpu {
+    let share = |part: f64| {
+        if window > 0.0 {
+            part / window * 100.0
+        } else {
+            0.0
+        }
     };
+    let percent = share(seconds);
     ClientCpu {
         seconds,
         percent_of_one_core: percent,
         cores,
         near_limit: percent > NEAR_LIMIT_SHARE * 100.0 * cores as f64,
+        run_queue_wait_percent: waited.map(share),
     }
 }
 
@@ -83,12 +107,26 @@ mod tests {
 
     #[test]
     fn near_limit_is_over_eighty_percent_of_the_usable_cores() {
-        assert!(!client_cpu(0.79, 1.0, 1).near_limit);
-        assert!(client_cpu(0.81, 1.0, 1).near_limit);
-        assert!(!client_cpu(1.5, 1.0, 2).near_limit);
-        assert!(client_cpu(1.7, 1.0, 2).near_limit);
-        assert!(warning(&client_cpu(0.9, 1.0, 1)).is_some_and(|w| w.contains("90%")));
-        assert_eq!(warning(&client_cpu(0.5, 1.0, 1)), None);
+        assert!(!client_cpu(0.79, 1.0, 1, None).near_limit);
+        assert!(client_cpu(0.81, 1.0, 1, None).near_limit);
+        assert!(!client_cpu(1.5, 1.0, 2, None).near_limit);
+        assert!(client_cpu(1.7, 1.0, 2, None).near_limit);
+        assert!(warning(&client_cpu(0.9, 1.0, 1, None)).is_some_and(|w| w.contains("90%")));
+        assert_eq!(warning(&client_cpu(0.5, 1.0, 1, None)), None);
+    }
+
+    #[test]
+    fn run_queue_waits_are_the_second_schedstat_field_in_percent_of_the_window() {
+        assert_eq!(
+            wait_ns_from_schedstat("123456 2500000000 42\n"),
+            Some(2_500_000_000)
+        );
+        assert_eq!(wait_ns_from_schedstat("123456"), None);
+        let cpu = client_cpu(1.0, 10.0, 1, Some(2.5));
+        assert_eq!(cpu.run_queue_wait_percent, Some(25.0));
+        if cfg!(target_os = "linux") {
+            assert!(run_queue_wait_seconds().is_some_and(|s| s >= 0.0));
+        }
     }
 
     #[test]
