@@ -135,6 +135,13 @@ fn latency_table(md: &mut String, rows: &[FirehoseRun], plan: &Plan) {
         "\n## Latency against load ({} subscribers)\n",
         plan.latency_subscribers
     );
+    let _ = writeln!(
+        md,
+        "Read by `ssectl bench --threads 1` on the client's core. Client CPU is its own use \
+         in % of one core and, as \"wait\", how long it was ready but other processes had \
+         its core; a high wait means a busy machine, not a slow server. The client \
+         self-check shows what the client itself adds.\n"
+    );
     let _ = writeln!(md, "| events/s | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | disconnects | client CPU |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let _ = writeln!(
