@@ -25,7 +25,8 @@
 //!
 //! The client measures its own CPU use over the measurement window (`cpu.rs`) and warns
 //! when it used more than 80% of the cores it could use: its own queueing would then be
-//! part of the latency reported.
+//! part of the latency reported. It also warns when its threads waited for a core more
+//! than 20% of the window: other processes then shaped the latency.
 //!
 //! `--json` prints a [`BenchReport`], the type the tools reading it deserialise.
 
@@ -177,7 +178,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let report = runtime.block_on(measure(&args))?;
-    if let Some(warning) = report.client_cpu.as_ref().and_then(cpu::warning) {
+    for warning in report.client_cpu.iter().flat_map(cpu::warnings) {
         eprintln!("ssectl bench: warning: {warning}");
     }
     if args.json {
@@ -799,7 +800,7 @@ fn print_report(report: &BenchReport) {
                     ""
                 }
             );
-            if let Some(warning) = cpu::warning(cpu) {
+            for warning in cpu::warnings(cpu) {
                 println!("warning:      {warning}");
             }
         }

@@ -390,6 +390,10 @@ fn latency_cells(bench: &BenchReport) -> String {
     )
 }
 
+/// Above this share of the window spent waiting for a core, a run's latency is not the
+/// server's alone (as `ssectl bench` warns).
+const BUSY_MACHINE_WAIT_PERCENT: f64 = 20.0;
+
 /// The client's CPU over the window, in % of one core, marked when near its limit,
 /// and how long it waited for a core ("wait").
 fn client_cpu_cell(bench: &BenchReport) -> String {
@@ -409,6 +413,20 @@ fn client_cpu_cell(bench: &BenchReport) -> String {
 
 /// A line under a table whose client was near its limit in some run.
 fn client_cpu_note(md: &mut String, rows: &[FirehoseRun]) {
+    let busy = rows.iter().any(|row| {
+        row.bench.client_cpu.as_ref().is_some_and(|cpu| {
+            cpu.run_queue_wait_percent
+                .is_some_and(|wait| wait > BUSY_MACHINE_WAIT_PERCENT)
+        })
+    });
+    if busy {
+        let _ = writeln!(
+            md,
+            "\nIn some runs the client waited for its core over {BUSY_MACHINE_WAIT_PERCENT:.0}% \
+             of the window: other processes shared the machine, and their latency is not the \
+             server's alone."
+        );
+    }
     if rows.iter().any(|row| {
         row.bench
             .client_cpu

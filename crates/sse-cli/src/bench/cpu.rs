@@ -6,6 +6,10 @@ use sse_cli::bench_report::ClientCpu;
 /// Above this share of the cores the client can use, its figures are suspect.
 pub(super) const NEAR_LIMIT_SHARE: f64 = 0.8;
 
+/// Above this share of the window spent waiting for a core, the machine is too busy for
+/// the latency figures to be the server's.
+pub(super) const BUSY_MACHINE_WAIT_PERCENT: f64 = 20.0;
+
 /// Linux reports process CPU times in these ticks per second (`USER_HZ`, fixed by the
 /// kernel's interface on every architecture).
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -73,8 +77,24 @@ pub(super) fn client_cpu(seconds: f64, window: f64, cores: u64, waited: Option<f
     }
 }
 
-/// The warning printed when the client was near its limit, or `None`.
-pub(super) fn warning(cpu: &ClientCpu) -> Option<String> {
+/// The warnings to print: the client near its limit, its threads kept waiting for a
+/// core by other processes; none when neither.
+pub(super) fn warnings(cpu: &ClientCpu) -> Vec<String> {
+    let mut warnings: Vec<String> = near_limit_warning(cpu).into_iter().collect();
+    if let Some(wait) = cpu
+        .run_queue_wait_percent
+        .filter(|wait| *wait > BUSY_MACHINE_WAIT_PERCENT)
+    {
+        warnings.push(format!(
+            "the client's threads waited for a core {wait:.0}% of the window (other processes \
+             had it): the machine is busy, and the latency reported includes that wait"
+        ));
+    }
+    warnings
+}
+
+/// The warning when the client was near its limit, or `None`.
+fn near_limit_warning(cpu: &ClientCpu) -> Option<String> {
     cpu.near_limit.then(|| {
         format!(
             "the client used {:.0}% of a core on {} usable core(s) while measuring (over {:.0}% of \
@@ -111,8 +131,9 @@ mod tests {
         assert!(client_cpu(0.81, 1.0, 1, None).near_limit);
         assert!(!client_cpu(1.5, 1.0, 2, None).near_limit);
         assert!(client_cpu(1.7, 1.0, 2, None).near_limit);
-        assert!(warning(&client_cpu(0.9, 1.0, 1, None)).is_some_and(|w| w.contains("90%")));
-        assert_eq!(warning(&client_cpu(0.5, 1.0, 1, None)), None);
+        let near = warnings(&client_cpu(0.9, 1.0, 1, None));
+        assert!(near.len() == 1 && near[0].contains("90%"), "{near:?}");
+        assert!(warnings(&client_cpu(0.5, 1.0, 1, Some(0.1))).is_empty());
     }
 
     #[test]
@@ -124,6 +145,8 @@ mod tests {
         assert_eq!(wait_ns_from_schedstat("123456"), None);
         let cpu = client_cpu(1.0, 10.0, 1, Some(2.5));
         assert_eq!(cpu.run_queue_wait_percent, Some(25.0));
+        let busy = warnings(&cpu);
+        assert!(busy.len() == 1 && busy[0].contains("25%"), "{busy:?}");
         if cfg!(target_os = "linux") {
             assert!(run_queue_wait_seconds().is_some_and(|s| s >= 0.0));
         }
