@@ -22,6 +22,8 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
         Some("soak") => soak::soak(&args[1..]),
+        // Started by `bench` for its client self-check; see bench/broadcaster.rs.
+        Some("broadcaster") => bench::broadcaster::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print_help();
             Ok(())
@@ -44,10 +46,12 @@ fn print_help() {
          test [ARGS]                install test prerequisites if missing, then cargo test --workspace [ARGS]\n  \
          bench [--quick] [--no-criterion] [--only SECTION,...]\n    \
                                     benchmark report in target/bench-report/; sections:\n    \
-                                    criterion, fanout, latency, spread, idle, http-publish, cluster\n  \
+                                    criterion, client, fanout, latency, spread, idle, http-publish, cluster\n  \
          soak [--quick] [--cycles N] [--duration D]\n    \
                                     connection churn and a delivery soak against a release server;\n    \
-                                    fails when a check fails; soak.md in target/bench-report/\n"
+                                    fails when a check fails; soak.md in target/bench-report/\n  \
+         broadcaster --stats PATH [...]\n    \
+                                    the self-check's minimal SSE broadcaster (bench starts it)\n"
     );
 }
 

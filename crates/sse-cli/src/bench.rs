@@ -12,10 +12,21 @@
 //! goes to another server than the one read (another node of a cluster), so the latency
 //! is that of the path between them.
 //!
-//! Streams are decoded with `sse-core`'s decoder, which hands out events without
-//! allocating; the receive time is read once per chunk, not per event, so the client
-//! stays cheap per event. Latency is sampled on the first 100 connections (one histogram
-//! each), which keeps memory flat at tens of thousands of connections.
+//! The client is built to report the server, not itself. Each connection is one task
+//! that speaks HTTP/1.1 itself (`wire.rs`): every `read` goes into a buffer shared by the
+//! tasks of a thread, the bytes are unframed and decoded with `sse-core`'s decoder (which
+//! hands out events without allocating) in that same poll, and the receive time is read
+//! once per `read`, right after it returned. There is no second task or channel per
+//! connection, nothing is copied, and a large read buffer lets one system call take
+//! whatever a connection has queued. With `--threads 1` everything runs on one thread
+//! (tokio's current-thread runtime). Latency is sampled on at most 100 connections spread
+//! evenly over all of them (one histogram each), which keeps memory flat at tens of
+//! thousands of connections and does not favour those a server writes first.
+//!
+//! The client measures its own CPU use over the measurement window (`cpu.rs`) and warns
+//! when it used more than 80% of the cores it could use: its own queueing would then be
+//! part of the latency reported. It also warns when its threads waited for a core more
+//! than 20% of the window: other processes then shaped the latency.
 //!
 //! `https://` URLs are read over TLS ([`crate::tls_stream`], trusting what `--cacert` /
 //! `--insecure` say). Streams use HTTP/1.1 (one connection per stream, as browsers
@@ -25,28 +36,40 @@
 //!
 //! `--json` prints a [`BenchReport`], the type the tools reading it deserialise.
 
+mod cpu;
+mod wire;
+
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::future::poll_fn;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use clap::Args;
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Empty};
 use hyper::Uri;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use sse_cli::bench_report::{BenchReport, Latency};
 use sse_core::Decoder;
-use tokio::net::TcpSocket;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
 use crate::tls_client::{TlsArgs, ALPN_HTTP1, ALPN_HTTP2};
-use crate::tls_stream::Connector;
+use crate::tls_stream::{Connector, Stream};
+use wire::{Body, Framing};
 
-/// Connections whose latency is recorded (a histogram each; the rest only count).
+/// Connections whose latency is recorded at most (a histogram each; the rest only
+/// count), spread evenly over all connections.
 const LATENCY_SAMPLED_CONNECTIONS: usize = 100;
+
+/// Bytes one `read` may take: what one thread's connections share. Large, so that one
+/// system call takes all a connection has queued even when the client fell behind.
+const READ_BUFFER_BYTES: usize = 256 * 1024;
 /// Connections being opened at once at most. Opening thousands at the same instant
 /// overflows the server's accept queue (often 1 024 or 4 096 long); the kernel then drops
 /// the extra SYNs and the client retries them 1, 3, 7, 15 s later, so the connect phase
@@ -161,15 +184,24 @@ struct Target {
 
 /// Runs the benchmark and prints its report.
 pub fn run(args: BenchArgs) -> Result<(), String> {
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = args.threads {
-        runtime.worker_threads(threads.max(1));
-    }
+    // One thread: the current-thread runtime, with no hand-off between threads at all.
+    let mut runtime = if args.threads == Some(1) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut runtime = tokio::runtime::Builder::new_multi_thread();
+        if let Some(threads) = args.threads {
+            runtime.worker_threads(threads.max(1));
+        }
+        runtime
+    };
     let runtime = runtime
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let report = runtime.block_on(measure(&args))?;
+    for warning in report.client_cpu.iter().flat_map(cpu::warnings) {
+        eprintln!("ssectl bench: warning: {warning}");
+    }
     if args.json {
         let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         println!("{json}");
@@ -208,10 +240,12 @@ async fn measure(args: &BenchArgs) -> Result<BenchReport, String> {
     });
     let (stop_tx, stop_rx) = watch::channel(false);
 
+    let sample_stride = latency_sample_stride(args.connections);
     let tasks: Vec<_> = (0..args.connections)
         .map(|index| {
             tokio::spawn(subscriber(
                 index,
+                index % sample_stride == 0,
                 Arc::clone(&target),
                 Arc::clone(&live),
                 stop_rx.clone(),
@@ -252,13 +286,27 @@ async fn measure(args: &BenchArgs) -> Result<BenchReport, String> {
     let progress = progress_bar(args.warmup + args.duration);
     watch_progress(&progress, &live, args.warmup).await;
     let start = Instant::now();
+    let cpu_before = cpu::process_cpu_seconds();
+    let waited_before = cpu::run_queue_wait_seconds();
     let (events_before, bytes_before) = (
         live.events.load(Ordering::Relaxed),
         live.bytes.load(Ordering::Relaxed),
     );
     watch_progress(&progress, &live, args.duration).await;
-    progress.finish_and_clear();
     let measured = start.elapsed().as_secs_f64();
+    let cpu_after = cpu::process_cpu_seconds();
+    let waited = waited_before
+        .zip(cpu::run_queue_wait_seconds())
+        .map(|(before, after)| after - before);
+    progress.finish_and_clear();
+    let client_cpu = cpu_before.zip(cpu_after).map(|(before, after)| {
+        cpu::client_cpu(
+            after - before,
+            measured,
+            cpu::usable_cores(args.threads),
+            waited,
+        )
+    });
     let events = live.events.load(Ordering::Relaxed) - events_before;
     let bytes = live.bytes.load(Ordering::Relaxed) - bytes_before;
     let held = live.held.load(Ordering::Relaxed);
@@ -321,7 +369,14 @@ async fn measure(args: &BenchArgs) -> Result<BenchReport, String> {
         }),
         errors,
         disconnects: live.disconnects.load(Ordering::Relaxed),
+        client_cpu,
     })
+}
+
+/// Every how many connections one is latency-sampled, so that at most
+/// [`LATENCY_SAMPLED_CONNECTIONS`] are, spread evenly.
+fn latency_sample_stride(connections: usize) -> usize {
+    connections.div_ceil(LATENCY_SAMPLED_CONNECTIONS).max(1)
 }
 
 /// After publishing stops, waits (up to two seconds) until every held connection has
@@ -523,11 +578,12 @@ fn source_address(target: &SocketAddr, index: usize) -> Option<SocketAddr> {
 
 async fn subscriber(
     index: usize,
+    sampled: bool,
     target: Arc<Target>,
     live: Arc<Live>,
     mut stop: watch::Receiver<bool>,
 ) -> Outcome {
-    let mut latency = (index < LATENCY_SAMPLED_CONNECTIONS).then(new_histogram);
+    let mut latency = sampled.then(new_histogram);
     let error = stream(index, &target, &live, &mut stop, latency.as_mut())
         .await
         .err();
@@ -539,7 +595,7 @@ async fn stream(
     target: &Target,
     live: &Live,
     stop: &mut watch::Receiver<bool>,
-    mut latency: Option<&mut Histogram<u64>>,
+    latency: Option<&mut Histogram<u64>>,
 ) -> Result<(), String> {
     // Held until the response head has arrived (or opening failed).
     let opening = live
@@ -547,6 +603,34 @@ async fn stream(
         .acquire()
         .await
         .map_err(|_| "the bench is ending".to_owned())?;
+    let tcp = connect(index, target).await?;
+    let mut io = target.connector.connect(tcp).await?;
+    if target.http2 {
+        return stream_http2(io, target, live, opening, stop, latency).await;
+    }
+    let (framing, body_start) = open_stream(&mut io, target).await?;
+    live.held.fetch_add(1, Ordering::Relaxed);
+    drop(opening);
+    let mut reader = Reader {
+        framing,
+        decoder: Decoder::new(),
+        latency,
+        live,
+    };
+    let result = match reader.take(&body_start, now_ns()) {
+        Ok(Body::Continues) => read_events(&mut io, &mut reader, stop).await,
+        Ok(Body::Ended) => {
+            live.disconnects.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(error) => Err(error),
+    };
+    live.held.fetch_sub(1, Ordering::Relaxed);
+    result
+}
+
+/// Opens the TCP connection of connection `index`.
+async fn connect(index: usize, target: &Target) -> Result<TcpStream, String> {
     let socket = if target.addr.is_ipv4() {
         TcpSocket::new_v4()
     } else {
@@ -563,51 +647,188 @@ async fn stream(
         .await
         .map_err(|e| format!("connect: {}", e.kind()))?;
     let _ = tcp.set_nodelay(true);
-    let io = TokioIo::new(target.connector.connect(tcp).await?);
-    let mut sender = if target.http2 {
-        if matches!(target.connector, Connector::Tls { .. }) && !io.inner().negotiated_http2() {
-            return Err("the server did not agree to HTTP/2 (ALPN h2)".to_owned());
+    Ok(tcp)
+}
+
+/// Sends the subscribe request on `io` and reads the response head: the body's framing
+/// and the body bytes read along with the head. Fails unless the answer is a `200`
+/// event stream.
+async fn open_stream<S>(io: &mut S, target: &Target) -> Result<(Framing, Vec<u8>), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let path = target.uri.path_and_query().map_or("/", |p| p.as_str());
+    let request = wire::request(path, &target.host, target.authorization.as_deref());
+    io.write_all(&request)
+        .await
+        .map_err(|e| format!("request: {e}"))?;
+    let mut buffer = Vec::with_capacity(1024);
+    let head = loop {
+        if io
+            .read_buf(&mut buffer)
+            .await
+            .map_err(|e| format!("response: {e}"))?
+            == 0
+        {
+            return Err("response: connection closed before the response head".to_owned());
         }
-        let (sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-        tokio::spawn(connection);
-        Sender::Http2(sender)
-    } else {
-        // A bounded read buffer keeps memory flat across thousands of connections.
-        let (sender, connection) = hyper::client::conn::http1::Builder::new()
-            .max_buf_size(64 * 1024)
-            .handshake(io)
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-        tokio::spawn(connection);
-        Sender::Http1(sender)
+        if let Some(head) = wire::parse_head(&buffer)? {
+            break head;
+        }
+        if buffer.len() == buffer.capacity() {
+            buffer.reserve(buffer.len());
+        }
     };
+    if head.status != 200 {
+        return Err(format!("status {}", head.status));
+    }
+    if !head
+        .content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("text/event-stream")
+    {
+        return Err(format!("content type {:?}", head.content_type));
+    }
+    buffer.drain(..head.length);
+    Ok((head.framing, buffer))
+}
+
+thread_local! {
+    /// The read buffer of the connections a thread runs, one `read` at a time.
+    static READ_BUFFER: RefCell<Box<[u8]>> =
+        RefCell::new(vec![0; READ_BUFFER_BYTES].into_boxed_slice());
+}
+
+/// The state of one stream's reader: its framing, decoder and latency histogram.
+struct Reader<'a> {
+    framing: Framing,
+    decoder: Decoder,
+    latency: Option<&'a mut Histogram<u64>>,
+    live: &'a Live,
+}
+
+impl Reader<'_> {
+    /// Takes `bytes` read at `received_ns`: unframes, decodes, counts and times them.
+    fn take(&mut self, bytes: &[u8], received_ns: u64) -> Result<Body, String> {
+        let mut events = 0u64;
+        let mut decoded = Ok(());
+        let latency = &mut self.latency;
+        let decoder = &mut self.decoder;
+        let body = self.framing.feed(bytes, |data| {
+            if decoded.is_ok() {
+                decoded = decoder.feed(data, |event| {
+                    events += 1;
+                    if let (Some(histogram), Some(sent_ns)) =
+                        (latency.as_deref_mut(), leading_number(event.data))
+                    {
+                        histogram.saturating_record(received_ns.saturating_sub(sent_ns) / 1000);
+                    }
+                });
+            }
+        });
+        self.live.events.fetch_add(events, Ordering::Relaxed);
+        self.live
+            .bytes
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let body = body.map_err(|e| format!("read: {e}"))?;
+        decoded.map_err(|e| format!("decode: {e}"))?;
+        Ok(body)
+    }
+
+    /// One `read` from `io` into the thread's buffer, taken at once. `Ready(Ok(true))`
+    /// while the stream goes on.
+    fn poll_read_some<S: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut S,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<bool, String>> {
+        READ_BUFFER.with(|buffer| {
+            let mut buffer = buffer.borrow_mut();
+            let mut read = ReadBuf::new(&mut buffer[..]);
+            if let Err(error) = ready!(Pin::new(io).poll_read(cx, &mut read)) {
+                self.live.disconnects.fetch_add(1, Ordering::Relaxed);
+                return Poll::Ready(Err(format!("read: {error}")));
+            }
+            let received_ns = now_ns();
+            let bytes = read.filled();
+            if bytes.is_empty() {
+                self.live.disconnects.fetch_add(1, Ordering::Relaxed);
+                return Poll::Ready(Ok(false));
+            }
+            Poll::Ready(match self.take(bytes, received_ns) {
+                Ok(Body::Continues) => Ok(true),
+                Ok(Body::Ended) => {
+                    self.live.disconnects.fetch_add(1, Ordering::Relaxed);
+                    Ok(false)
+                }
+                Err(error) => Err(error),
+            })
+        })
+    }
+}
+
+/// Reads the stream until it ends or the bench stops.
+async fn read_events<S: AsyncRead + Unpin>(
+    io: &mut S,
+    reader: &mut Reader<'_>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), String> {
+    // Registered once, not once per read.
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            biased;
+            read = poll_fn(|cx| reader.poll_read_some(io, cx)) => {
+                if !read? {
+                    return Ok(());
+                }
+            }
+            _ = &mut stopped => return Ok(()),
+        }
+    }
+}
+
+/// The time now in nanoseconds since the UNIX epoch, as the event data's send times.
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Reads one stream over HTTP/2 (`--http2`), through hyper's client: the same counting,
+/// decoding and timing as the HTTP/1.1 reader, one DATA frame at a time.
+async fn stream_http2(
+    io: Stream,
+    target: &Target,
+    live: &Live,
+    opening: tokio::sync::SemaphorePermit<'_>,
+    stop: &mut watch::Receiver<bool>,
+    latency: Option<&mut Histogram<u64>>,
+) -> Result<(), String> {
+    if matches!(target.connector, Connector::Tls { .. }) && !io.negotiated_http2() {
+        return Err("the server did not agree to HTTP/2 (ALPN h2)".to_owned());
+    }
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(connection);
     // HTTP/2 carries the scheme and authority as pseudo-headers, from the full URI.
-    let path = if target.http2 {
-        target.uri.to_string()
-    } else {
-        target
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_owned()
-    };
-    let mut request = hyper::Request::get(path)
-        .header("host", &target.host)
+    let mut request = hyper::Request::get(target.uri.to_string())
         .header("accept", "text/event-stream")
         .header("cache-control", "no-cache");
     if let Some(authorization) = &target.authorization {
         request = request.header("authorization", authorization);
     }
     let request = request
-        .body(Empty::<Bytes>::new())
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
         .map_err(|e| format!("request: {e}"))?;
-    let response = match &mut sender {
-        Sender::Http1(sender) => sender.send_request(request).await,
-        Sender::Http2(sender) => sender.send_request(request).await,
-    }
-    .map_err(|e| format!("request: {e}"))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("request: {e}"))?;
     if response.status() != 200 {
         return Err(format!("status {}", response.status().as_u16()));
     }
@@ -625,14 +846,22 @@ async fn stream(
     }
     live.held.fetch_add(1, Ordering::Relaxed);
     drop(opening);
+    let mut reader = Reader {
+        framing: Framing::UntilClose,
+        decoder: Decoder::new(),
+        latency,
+        live,
+    };
     let mut body = response.into_body();
-    let mut decoder = Decoder::new();
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
     let result = loop {
         let frame = tokio::select! {
-            frame = body.frame() => frame,
-            _ = stop.changed() => break Ok(()),
+            biased;
+            frame = http_body_util::BodyExt::frame(&mut body) => frame,
+            _ = &mut stopped => break Ok(()),
         };
-        let data = match frame {
+        match frame {
             None => {
                 live.disconnects.fetch_add(1, Ordering::Relaxed);
                 break Ok(());
@@ -641,37 +870,17 @@ async fn stream(
                 live.disconnects.fetch_add(1, Ordering::Relaxed);
                 break Err(format!("read: {error}"));
             }
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) => data,
-                Err(_) => continue,
-            },
-        };
-        let received_ns = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        let mut events = 0u64;
-        let fed = decoder.feed(&data, |event| {
-            events += 1;
-            if let (Some(histogram), Some(sent_ns)) =
-                (latency.as_deref_mut(), leading_number(event.data))
-            {
-                let _ = histogram.record(received_ns.saturating_sub(sent_ns) / 1000);
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    if let Err(error) = reader.take(data, now_ns()) {
+                        break Err(error);
+                    }
+                }
             }
-        });
-        live.events.fetch_add(events, Ordering::Relaxed);
-        live.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
-        if let Err(error) = fed {
-            break Err(format!("decode: {error}"));
         }
     };
     live.held.fetch_sub(1, Ordering::Relaxed);
     result
-}
-
-/// One stream's request side, by protocol.
-enum Sender {
-    Http1(hyper::client::conn::http1::SendRequest<Empty<Bytes>>),
-    Http2(hyper::client::conn::http2::SendRequest<Empty<Bytes>>),
 }
 
 /// The decimal number an event's data starts with, if it looks like a send time in ns
@@ -714,6 +923,26 @@ fn print_report(report: &BenchReport) {
         println!("published:    {} events", report.events_published);
     }
     println!("disconnects:  {}", report.disconnects);
+    match &report.client_cpu {
+        Some(cpu) => {
+            println!(
+                "client cpu:   {:.0}% of one core over the window, {} usable core(s), waited {} for a core{}",
+                cpu.percent_of_one_core,
+                cpu.cores,
+                cpu.run_queue_wait_percent
+                    .map_or_else(|| "n/a".to_owned(), |w| format!("{w:.0}% of the window")),
+                if cpu.near_limit {
+                    " (near its limit)"
+                } else {
+                    ""
+                }
+            );
+            for warning in cpu::warnings(cpu) {
+                println!("warning:      {warning}");
+            }
+        }
+        None => println!("client cpu:   n/a (/proc/self/stat unreadable)"),
+    }
     if report.errors.is_empty() {
         println!("errors:       none");
     } else {
@@ -735,6 +964,31 @@ mod tests {
         );
         assert_eq!(leading_number("42"), None, "too short to be a time in ns");
         assert_eq!(leading_number("Corgi"), None);
+    }
+
+    #[test]
+    fn latency_samples_spread_over_every_connection() {
+        for connections in [1, 5, 100, 101, 1_000, 25_000] {
+            let stride = latency_sample_stride(connections);
+            let sampled: Vec<usize> = (0..connections).filter(|i| i % stride == 0).collect();
+            assert!(
+                sampled.len() <= LATENCY_SAMPLED_CONNECTIONS,
+                "{connections}"
+            );
+            if connections <= LATENCY_SAMPLED_CONNECTIONS {
+                assert_eq!(sampled.len(), connections, "all of few connections");
+            } else {
+                assert!(
+                    sampled.len() > LATENCY_SAMPLED_CONNECTIONS / 2,
+                    "{connections}"
+                );
+            }
+            let last = sampled.last().copied().unwrap_or(0);
+            assert!(
+                connections - last <= stride,
+                "{connections}: the last sampled is {last}, the stride {stride}"
+            );
+        }
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The report of `ssectl bench --json`, shared by `ssectl` (which prints it) and the tools
 //! that read it (`cargo xtask bench`).
 //!
-//! Every field is required when reading, `latency_ms` included: it may be `null`, but
-//! it must be there. The field names are part of the contract; other tools read them, so
+//! Every field is required when reading, `latency_ms` and `client_cpu` included: they
+//! may be `null`, but they must be there. The field names are part of the contract; other tools read them, so
 //! renaming one is a breaking change. Unknown fields are accepted, so a reader built
 //! before a field was added still reads newer reports.
 
@@ -49,6 +49,31 @@ pub struct BenchReport {
     pub errors: BTreeMap<String, u64>,
     /// Streams the server ended or broke while they were being read.
     pub disconnects: u64,
+    /// The client's own CPU use over the measurement window, or `None` (`null`) where it
+    /// cannot be read. When `near_limit` is true, the client's own queueing is part of
+    /// the latency reported.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub client_cpu: Option<ClientCpu>,
+}
+
+/// What the client itself spent over the measurement window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientCpu {
+    /// User plus system CPU time of the client process, in seconds.
+    pub seconds: f64,
+    /// `seconds` over the window's wall time, in percent of one core (above 100 on
+    /// several cores).
+    pub percent_of_one_core: f64,
+    /// The cores the client could use: those it may run on, capped by its threads.
+    pub cores: u64,
+    /// Whether it used more than 80% of those cores.
+    pub near_limit: bool,
+    /// Time its threads were ready to run but waited for a core (other processes had
+    /// it), in percent of the window; `None` where the kernel does not say
+    /// (`/proc/self/task/*/schedstat`). High on a busy machine: the latency then
+    /// includes that wait, whatever the server did.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub run_queue_wait_percent: Option<f64>,
 }
 
 /// Publish-to-receive latency percentiles in milliseconds, over the sampled connections.
@@ -95,6 +120,13 @@ mod tests {
             }),
             errors: BTreeMap::from([("connect: ConnectionRefused".to_owned(), 1)]),
             disconnects: 1,
+            client_cpu: Some(ClientCpu {
+                seconds: 0.75,
+                percent_of_one_core: 50.0,
+                cores: 1,
+                near_limit: false,
+                run_queue_wait_percent: Some(12.5),
+            }),
         }
     }
 
@@ -133,6 +165,7 @@ mod tests {
             BenchReport {
                 latency_ms: None,
                 errors: BTreeMap::new(),
+                client_cpu: None,
                 ..report()
             },
         ] {
@@ -147,7 +180,11 @@ mod tests {
         let full = serde_json::to_value(report()).unwrap();
         let mut paths = Vec::new();
         field_paths(&full, &[], &mut paths);
-        assert_eq!(paths.len(), 14 + 6, "every field and latency percentile");
+        assert_eq!(
+            paths.len(),
+            15 + 6 + 5,
+            "every field, latency percentile and CPU figure"
+        );
         for path in paths {
             let mut partial = full.clone();
             remove(&mut partial, &path);
@@ -157,14 +194,17 @@ mod tests {
     }
 
     #[test]
-    fn latency_may_be_null_but_not_missing() {
-        let mut json = serde_json::to_value(report()).unwrap();
-        json["latency_ms"] = serde_json::Value::Null;
-        let read: BenchReport = serde_json::from_value(json.clone()).unwrap();
-        assert_eq!(read.latency_ms, None);
-        json.as_object_mut().unwrap().remove("latency_ms");
-        let refused = serde_json::from_value::<BenchReport>(json).unwrap_err();
-        assert!(refused.to_string().contains("latency_ms"), "{refused}");
+    fn latency_and_cpu_may_be_null_but_not_missing() {
+        for key in ["latency_ms", "client_cpu"] {
+            let mut json = serde_json::to_value(report()).unwrap();
+            json[key] = serde_json::Value::Null;
+            let read: BenchReport = serde_json::from_value(json.clone()).unwrap();
+            assert_eq!(read.latency_ms.is_none(), key == "latency_ms");
+            assert_eq!(read.client_cpu.is_none(), key == "client_cpu");
+            json.as_object_mut().unwrap().remove(key);
+            let refused = serde_json::from_value::<BenchReport>(json).unwrap_err();
+            assert!(refused.to_string().contains(key), "{refused}");
+        }
     }
 
     #[test]
@@ -185,6 +225,7 @@ mod tests {
             [
                 "bytes",
                 "bytes_per_second",
+                "client_cpu",
                 "connections_held",
                 "connections_requested",
                 "deliveries_per_second",
@@ -202,6 +243,16 @@ mod tests {
         assert_eq!(
             sorted_keys(&json["latency_ms"]),
             ["max", "p50", "p90", "p99", "p999", "samples"]
+        );
+        assert_eq!(
+            sorted_keys(&json["client_cpu"]),
+            [
+                "cores",
+                "near_limit",
+                "percent_of_one_core",
+                "run_queue_wait_percent",
+                "seconds"
+            ]
         );
     }
 }

@@ -28,11 +28,19 @@
 //!   "bytes_per_second": 960.0,
 //!   "latency_ms": null,
 //!   "errors": {},
-//!   "disconnects": 0
+//!   "disconnects": 0,
+//!   "client_cpu": {
+//!     "seconds": 0.25,
+//!     "percent_of_one_core": 25.0,
+//!     "cores": 1,
+//!     "near_limit": false,
+//!     "run_queue_wait_percent": 1.5
+//!   }
 //! }"#;
 //! let report: BenchReport = serde_json::from_str(printed)?;
 //! assert_eq!(report.connections_held, report.connections_requested);
 //! assert!(report.latency_ms.is_none(), "the events carried no send times");
+//! assert!(report.client_cpu.is_some_and(|cpu| !cpu.near_limit));
 //!
 //! // Without a field the report is refused rather than read as zero.
 //! let truncated = printed.replace("\"disconnects\": 0", "\"ignored\": 0");

@@ -166,3 +166,131 @@ fn bench_publishes_to_the_publish_server_and_reads_the_other() {
         "{status}"
     );
 }
+
+/// A foreign server on a raw socket: answers every connection with `head`, then `body`,
+/// then closes. Returns its base URL; the thread ends after `connections` connections.
+fn foreign_server(connections: usize, head: &'static str, body: String) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for _ in 0..connections {
+            let Ok((mut socket, _)) = listener.accept() else {
+                return;
+            };
+            let mut request = Vec::new();
+            let mut byte = [0u8; 1];
+            while !request.ends_with(b"\r\n\r\n") && socket.read(&mut byte).unwrap_or(0) == 1 {
+                request.push(byte[0]);
+            }
+            let _ = socket.write_all(head.as_bytes());
+            let _ = socket.write_all(body.as_bytes());
+        }
+    });
+    base
+}
+
+/// Runs bench for `connections` streams of `base` and returns its report.
+fn bench_url(base: &str, connections: usize) -> BenchReport {
+    let output = common::run(&[
+        "bench",
+        "--url",
+        &format!("{base}/stream"),
+        "--connections",
+        &connections.to_string(),
+        "--duration",
+        "2s",
+        "--json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn bench_reads_streams_delimited_by_close_length_or_chunks() {
+    let send_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let events: String = (0..3)
+        .map(|i| format!("id: {i}\ndata: {send_ns} x\n\n"))
+        .collect();
+    let chunked = format!(
+        "{:x}\r\n{}\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+        10,
+        &events[..10],
+        events.len() - 10,
+        &events[10..]
+    );
+    let length_head: &'static str = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n",
+        events.len()
+    )
+    .leak();
+    for (name, head, body) in [
+        (
+            "until close",
+            "HTTP/1.0 200 OK\r\ncontent-type: text/event-stream\r\n\r\n",
+            events.clone(),
+        ),
+        ("length", length_head, events.clone()),
+        (
+            "chunked",
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ntransfer-encoding: chunked\r\n\r\n",
+            chunked,
+        ),
+    ] {
+        let base = foreign_server(2, head, body);
+        let report = bench_url(&base, 2);
+        assert_eq!(report.events_total, 6, "{name}: {report:?}");
+        assert_eq!(report.disconnects, 2, "{name}: the server ended both");
+        assert!(report.errors.is_empty(), "{name}: {report:?}");
+        let latency = report.latency_ms.expect("send times in the data");
+        assert_eq!(latency.samples, 6, "{name}");
+    }
+}
+
+#[test]
+fn bench_reports_a_refused_status_and_a_foreign_content_type() {
+    let base = foreign_server(
+        1,
+        "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n",
+        String::new(),
+    );
+    let report = bench_url(&base, 1);
+    assert_eq!(report.errors.get("status 403"), Some(&1), "{report:?}");
+    let base = foreign_server(
+        1,
+        "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 2\r\n\r\n",
+        "hi".to_owned(),
+    );
+    let report = bench_url(&base, 1);
+    assert_eq!(
+        report.errors.get("content type \"text/html\""),
+        Some(&1),
+        "{report:?}"
+    );
+    assert_eq!(report.connections_held, 0);
+}
+
+#[test]
+fn bench_reports_its_own_cpu() {
+    let base = foreign_server(
+        1,
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: 0\r\n\r\n",
+        String::new(),
+    );
+    let report = bench_url(&base, 1);
+    if cfg!(target_os = "linux") {
+        let cpu = report.client_cpu.expect("read from /proc on Linux");
+        assert!(cpu.cores >= 1, "{cpu:?}");
+        assert!(
+            cpu.seconds >= 0.0 && cpu.percent_of_one_core >= 0.0,
+            "{cpu:?}"
+        );
+    }
+}

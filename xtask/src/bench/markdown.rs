@@ -6,8 +6,8 @@ use sse_cli::bench_report::BenchReport;
 
 use super::charts::compact;
 use super::report::{
-    ClusterFanout, ClusterLatency, ClusterReport, ClusterRun, ClusterSection, CriterionMean,
-    Fanout, FirehoseRun, HttpPublish, Idle, Report,
+    ClientCheck, ClusterFanout, ClusterLatency, ClusterReport, ClusterRun, ClusterSection,
+    CriterionMean, Fanout, FirehoseRun, HttpPublish, Idle, Report,
 };
 use super::scenarios::Plan;
 
@@ -18,6 +18,9 @@ use super::scenarios::Plan;
 pub(super) fn markdown(report: &Report, plan: &Plan) -> String {
     let mut md = String::new();
     heading(&mut md, report, plan);
+    if let Some(check) = &report.client_check {
+        client_check_section(&mut md, check);
+    }
     if let Some(rows) = &report.fanout {
         fanout_table(&mut md, rows);
     }
@@ -132,10 +135,24 @@ fn latency_table(md: &mut String, rows: &[FirehoseRun], plan: &Plan) {
         "\n## Latency against load ({} subscribers)\n",
         plan.latency_subscribers
     );
-    let _ = writeln!(md, "| events/s | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | disconnects |\n|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        md,
+        "Read by `ssectl bench --threads 1` on the client's core. Client CPU is its own use \
+         in % of one core and, as \"wait\", how long it was ready but other processes had \
+         its core; a high wait means a busy machine, not a slow server. The client \
+         self-check shows what the client itself adds.\n"
+    );
+    let _ = writeln!(md, "| events/s | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | disconnects | client CPU |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
-        let _ = writeln!(md, "| {} | {} |", row.rate, latency_cells(&row.bench));
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} |",
+            row.rate,
+            latency_cells(&row.bench),
+            client_cpu_cell(&row.bench)
+        );
     }
+    client_cpu_note(md, rows);
 }
 
 fn spread_table(md: &mut String, rows: &[FirehoseRun], plan: &Plan) {
@@ -144,16 +161,18 @@ fn spread_table(md: &mut String, rows: &[FirehoseRun], plan: &Plan) {
         "\n## The same load over fewer or more subscribers ({} deliveries/s)\n",
         plan.spread_deliveries
     );
-    let _ = writeln!(md, "| subscribers | events/s | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | disconnects |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(md, "| subscribers | events/s | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | disconnects | client CPU |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let _ = writeln!(
             md,
-            "| {} | {} | {} |",
+            "| {} | {} | {} | {} |",
             row.subscribers,
             row.rate,
-            latency_cells(&row.bench)
+            latency_cells(&row.bench),
+            client_cpu_cell(&row.bench)
         );
     }
+    client_cpu_note(md, rows);
 }
 
 fn idle_section(md: &mut String, idle: &Idle) {
@@ -371,6 +390,119 @@ fn latency_cells(bench: &BenchReport) -> String {
     )
 }
 
+/// Above this share of the window spent waiting for a core, a run's latency is not the
+/// server's alone (as `ssectl bench` warns).
+const BUSY_MACHINE_WAIT_PERCENT: f64 = 20.0;
+
+/// The client's CPU over the window, in % of one core, marked when near its limit,
+/// and how long it waited for a core ("wait").
+fn client_cpu_cell(bench: &BenchReport) -> String {
+    let Some(cpu) = &bench.client_cpu else {
+        return "n/a".to_owned();
+    };
+    let used = if cpu.near_limit {
+        format!("**{:.0}%** (near limit)", cpu.percent_of_one_core)
+    } else {
+        format!("{:.0}%", cpu.percent_of_one_core)
+    };
+    match cpu.run_queue_wait_percent {
+        Some(wait) => format!("{used}, wait {wait:.0}%"),
+        None => used,
+    }
+}
+
+/// A line under a table whose client was near its limit in some run.
+fn client_cpu_note(md: &mut String, rows: &[FirehoseRun]) {
+    let busy = rows.iter().any(|row| {
+        row.bench.client_cpu.as_ref().is_some_and(|cpu| {
+            cpu.run_queue_wait_percent
+                .is_some_and(|wait| wait > BUSY_MACHINE_WAIT_PERCENT)
+        })
+    });
+    if busy {
+        let _ = writeln!(
+            md,
+            "\nIn some runs the client waited for its core over {BUSY_MACHINE_WAIT_PERCENT:.0}% \
+             of the window: other processes shared the machine, and their latency is not the \
+             server's alone."
+        );
+    }
+    if rows.iter().any(|row| {
+        row.bench
+            .client_cpu
+            .as_ref()
+            .is_some_and(|cpu| cpu.near_limit)
+    }) {
+        let _ = writeln!(
+            md,
+            "\nThe client used over 80% of its cores in a run marked \"near limit\": its own \
+             queueing is part of that run's latency."
+        );
+    }
+}
+
+/// The client self-check: bench's latency against the broadcaster's own timing.
+fn client_check_section(md: &mut String, check: &ClientCheck) {
+    let b = &check.broadcaster;
+    let _ = writeln!(
+        md,
+        "## Client self-check ({} events/s to {} connections, no hub)\n",
+        check.rate, check.connections
+    );
+    let _ = writeln!(
+        md,
+        "`ssectl bench` reads a broadcaster of the harness's own that writes the same \
+         pre-encoded chunk to every socket each round, and times itself: how long after \
+         the send time in the data each round's last write finished. No client can see \
+         less; what bench reports beyond it is the client's own. Goal: bench's p99 at most \
+         {:.1} ms above the broadcaster's p99.\n",
+        check.goal_added_p99_ms
+    );
+    let _ = writeln!(
+        md,
+        "| | deliveries/s | p50 ms | p99 ms | p99.9 ms | max ms |\n|---|---:|---:|---:|---:|---:|"
+    );
+    let _ = writeln!(
+        md,
+        "| broadcaster (round finished) | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+        b.deliveries_per_second, b.round_p50_ms, b.round_p99_ms, b.round_p999_ms, b.round_max_ms
+    );
+    let bench = &check.bench;
+    match &bench.latency_ms {
+        Some(l) => {
+            let _ = writeln!(
+                md,
+                "| `ssectl bench` (received) | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                bench.deliveries_per_second, l.p50, l.p99, l.p999, l.max
+            );
+        }
+        None => {
+            let _ = writeln!(
+                md,
+                "| `ssectl bench` (received) | {:.0} | n/a | n/a | n/a | n/a |",
+                bench.deliveries_per_second
+            );
+        }
+    }
+    let _ = writeln!(
+        md,
+        "\nAdded by the client: p50 {} ms, **p99 {} ms** ({}). Client CPU {}; broadcaster \
+         writes that found a full socket buffer: {}; connections held {} of {}, disconnects {}.\n",
+        or_na(check.added_p50_ms.map(|v| format!("{v:+.2}"))),
+        or_na(check.added_p99_ms.map(|v| format!("{v:+.2}"))),
+        if check.met {
+            "goal met"
+        } else {
+            "goal **not met**"
+        },
+        client_cpu_cell(bench),
+        b.backlogged_writes,
+        bench.connections_held,
+        check.connections,
+        bench.disconnects
+    );
+}
+
 /// A run's errors as compact JSON, `{}` when there were none.
 fn errors_json(bench: &BenchReport) -> String {
     serde_json::to_string(&bench.errors).expect("a map of strings to numbers always serialises")
@@ -409,6 +541,7 @@ mod tests {
             latency_ms: latency,
             errors: Default::default(),
             disconnects: 3,
+            client_cpu: None,
         }
     }
 
@@ -440,6 +573,60 @@ mod tests {
         assert_eq!(
             md,
             "\n## Cluster (Redis)\n\nSkipped: redis-server was not found.\n"
+        );
+    }
+
+    #[test]
+    fn the_client_check_compares_bench_with_the_broadcaster() {
+        let check = ClientCheck {
+            connections: 1_000,
+            rate: 1_000,
+            goal_added_p99_ms: 1.0,
+            met: false,
+            added_p50_ms: Some(0.25),
+            added_p99_ms: Some(1.5),
+            broadcaster: crate::bench::broadcaster::BroadcasterTiming {
+                connections: 1_000,
+                rounds: 10_000,
+                events_per_second: 1_000.0,
+                deliveries_per_second: 1_000_000.0,
+                round_p50_ms: 0.25,
+                round_p99_ms: 1.0,
+                round_p999_ms: 2.0,
+                round_max_ms: 3.0,
+                backlogged_writes: 0,
+            },
+            bench: BenchReport {
+                client_cpu: Some(sse_cli::bench_report::ClientCpu {
+                    seconds: 9.0,
+                    percent_of_one_core: 90.0,
+                    cores: 1,
+                    near_limit: true,
+                    run_queue_wait_percent: Some(30.0),
+                }),
+                ..run(Some(sse_cli::bench_report::Latency {
+                    samples: 2_000,
+                    p50: 0.5,
+                    p90: 0.9,
+                    p99: 2.5,
+                    p999: 3.0,
+                    max: 4.0,
+                }))
+            },
+        };
+        let mut md = String::new();
+        client_check_section(&mut md, &check);
+        assert!(
+            md.contains("| broadcaster (round finished) | 1000000 | 0.25 | 1.00 | 2.00 | 3.00 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| `ssectl bench` (received) | 2000 | 0.50 | 2.50 | 3.00 | 4.00 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("p50 +0.25 ms, **p99 +1.50 ms** (goal **not met**). Client CPU **90%** (near limit), wait 30%"),
+            "{md}"
         );
     }
 

@@ -4,6 +4,9 @@
 //! that pair a server process with `ssectl bench` (server pinned to core 0 and client to
 //! core 1 where `taskset` exists and the machine has two cores or more):
 //!
+//! - client self-check: `ssectl bench` reading a minimal broadcaster of the harness's own
+//!   (`broadcaster.rs`: pre-encoded events written to raw sockets, no hub) → what the
+//!   client adds to the latency beyond the broadcaster's own timing (`client_check.rs`);
 //! - fan-out: the `firehose` example publishing to N subscribers → the highest delivery
 //!   rate with no subscriber cut off, against subscriber count. It first publishes as fast
 //!   as the hub accepts; when that outruns the reader and subscribers are cut off for lag,
@@ -22,14 +25,16 @@
 //!   latency, Redis CPU per event (see `cluster.rs`). Skipped, saying why, when no
 //!   `redis-server` is installed.
 //!
-//! `--only NAME[,NAME...]` runs some sections (criterion, fanout, latency, spread, idle,
-//! http-publish, cluster); the report then holds only those.
+//! `--only NAME[,NAME...]` runs some sections (criterion, client, fanout, latency, spread,
+//! idle, http-publish, cluster); the report then holds only those.
 //!
 //! Writes `target/bench-report/report.md`, `report.json`, `deliveries.svg` and
 //! `latency.svg` (in cargo's target directory, wherever `CARGO_TARGET_DIR` puts it). `--quick` runs every scenario briefly and small: it keeps the harness
 //! working, its numbers are not worth quoting.
 
+pub(crate) mod broadcaster;
 pub(crate) mod charts;
+mod client_check;
 mod cluster;
 mod criterion;
 mod markdown;
@@ -49,8 +54,9 @@ use report::Report;
 use scenarios::Plan;
 
 /// The report's sections, as `--only` names them, in the order they run.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "criterion",
+    "client",
     "fanout",
     "latency",
     "spread",
@@ -92,6 +98,9 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         // Criterion's saved means, from this run or (with --no-criterion) an earlier one.
         criterion: section("criterion")
             .then(|| criterion::criterion_results(&target.join("criterion"))),
+        client_check: section("client")
+            .then(|| client_check::client_check(&tools, &plan))
+            .transpose()?,
         fanout: section("fanout")
             .then(|| {
                 each(&plan.fanout_subscribers, |n| {

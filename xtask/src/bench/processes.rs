@@ -14,6 +14,8 @@ use sse_cli::bench_report::BenchReport;
 pub(crate) struct Tools {
     pub(crate) ssectl: PathBuf,
     pub(crate) firehose: PathBuf,
+    /// This program, built in release mode: the self-check's broadcaster.
+    pub(crate) xtask: PathBuf,
     pub(crate) pinned: bool,
 }
 
@@ -22,7 +24,8 @@ impl Tools {
     pub(crate) fn find(target: &Path) -> Result<Tools, String> {
         let ssectl = target.join("release/ssectl");
         let firehose = target.join("release/examples/firehose");
-        for path in [&ssectl, &firehose] {
+        let xtask = target.join("release/xtask");
+        for path in [&ssectl, &firehose, &xtask] {
             if !path.exists() {
                 return Err(format!("{} was not built", path.display()));
             }
@@ -35,6 +38,7 @@ impl Tools {
         Ok(Tools {
             ssectl,
             firehose,
+            xtask,
             pinned: cores >= 2 && taskset,
         })
     }
@@ -82,10 +86,25 @@ impl ServerProcess {
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Waits until the process exits by itself, up to `timeout`; whether it did.
+    pub(super) fn wait_for_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
 }
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let _ = Command::new("kill")
             .args(["-INT", &self.child.id().to_string()])
             .status();

@@ -6,6 +6,8 @@
 use serde::Serialize;
 use sse_cli::bench_report::BenchReport;
 
+use super::broadcaster::BroadcasterTiming;
+
 /// The whole report.
 #[derive(Debug, Serialize)]
 pub(super) struct Report {
@@ -20,6 +22,8 @@ pub(super) struct Report {
     // A section left out by `--only` (or criterion by `--no-criterion`) is absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) criterion: Option<Vec<CriterionMean>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) client_check: Option<ClientCheck>,
     /// One row per subscriber count of the plan.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) fanout: Option<Vec<Fanout>>,
@@ -35,6 +39,25 @@ pub(super) struct Report {
     pub(super) http_publish: Option<Vec<HttpPublish>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) cluster: Option<ClusterSection>,
+}
+
+/// `ssectl bench` reading the in-harness broadcaster: what the client adds to the
+/// latency beyond what the broadcaster's own timing allows.
+#[derive(Debug, Serialize)]
+pub(super) struct ClientCheck {
+    pub(super) connections: u64,
+    /// Events per second the broadcaster sent to each connection.
+    pub(super) rate: u64,
+    /// The goal: bench's p99 at most this much above the broadcaster's p99 round time.
+    pub(super) goal_added_p99_ms: f64,
+    /// Whether `added_p99_ms` is within the goal.
+    pub(super) met: bool,
+    /// Bench's p50 minus the broadcaster's p50 round time; `None` without samples.
+    pub(super) added_p50_ms: Option<f64>,
+    /// Bench's p99 minus the broadcaster's p99 round time; `None` without samples.
+    pub(super) added_p99_ms: Option<f64>,
+    pub(super) broadcaster: BroadcasterTiming,
+    pub(super) bench: BenchReport,
 }
 
 /// The mean time of one criterion benchmark.

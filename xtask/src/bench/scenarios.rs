@@ -11,6 +11,10 @@ use super::report::{Attempt, Fanout, FirehoseRun, HttpPublish, Idle};
 /// The sizes and durations of every scenario in one mode.
 pub(super) struct Plan {
     pub(super) quick: bool,
+    /// The client self-check: the broadcaster's events per second to this many
+    /// connections.
+    pub(super) client_check_rate: u64,
+    pub(super) client_check_connections: u64,
     pub(super) fanout_subscribers: Vec<u64>,
     pub(super) fanout_runs: usize,
     pub(super) latency_subscribers: u64,
@@ -36,6 +40,8 @@ impl Plan {
         if quick {
             Plan {
                 quick,
+                client_check_rate: 1_000,
+                client_check_connections: 100,
                 fanout_subscribers: vec![10, 100],
                 fanout_runs: 2,
                 latency_subscribers: 100,
@@ -54,6 +60,8 @@ impl Plan {
         } else {
             Plan {
                 quick,
+                client_check_rate: 1_000,
+                client_check_connections: 1_000,
                 fanout_subscribers: vec![100, 1_000, 5_000, 10_000],
                 fanout_runs: 7,
                 latency_subscribers: 1_000,
