@@ -42,6 +42,9 @@ mod browser;
 mod config;
 mod connection;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod jwt;
 mod publish;
 mod rates;
