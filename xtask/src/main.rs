@@ -5,8 +5,11 @@
 //! - `cargo xtask bench [--quick] [--no-criterion] [--only SECTION,...]`: the benchmark
 //!   report (criterion benches and end-to-end scenarios, cluster mode on Redis included)
 //!   in `target/bench-report/`; see `bench/mod.rs`.
+//! - `cargo xtask fuzz [--time S] [TARGET...]`: runs each fuzz target of `fuzz/` for `S`
+//!   seconds (default 60) with cargo-fuzz, installing it when missing; see `fuzz.rs`.
 
 mod bench;
+mod fuzz;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -17,6 +20,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print_help();
             Ok(())
@@ -39,7 +43,10 @@ fn print_help() {
          test [ARGS]                install test prerequisites if missing, then cargo test --workspace [ARGS]\n  \
          bench [--quick] [--no-criterion] [--only SECTION,...]\n    \
                                     benchmark report in target/bench-report/; sections:\n    \
-                                    criterion, fanout, latency, spread, idle, http-publish, cluster\n"
+                                    criterion, fanout, latency, spread, idle, http-publish, cluster\n  \
+         fuzz [--time S] [TARGET...]  run fuzz targets S seconds each (default 60; installs cargo-fuzz);\n    \
+                                    targets: {}\n",
+        fuzz::TARGETS.join(", ")
     );
 }
 

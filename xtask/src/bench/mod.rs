@@ -191,7 +191,7 @@ impl Selection {
 /// Cargo's target directory for this workspace, wherever `CARGO_TARGET_DIR` or a
 /// config file puts it: the builds above went there, so their binaries and criterion's
 /// results are found there, and the report is written beside them.
-fn target_dir() -> Result<PathBuf, String> {
+pub(crate) fn target_dir() -> Result<PathBuf, String> {
     /// The one field of `cargo metadata` this needs.
     #[derive(Deserialize)]
     struct Metadata {
