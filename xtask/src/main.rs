@@ -8,8 +8,11 @@
 //! - `cargo xtask soak [--quick] [--cycles N] [--duration D]`: churn and soak tests of a
 //!   release server, with checks and a report section beside the benchmark report; see
 //!   `soak/mod.rs`.
+//! - `cargo xtask fuzz [--time S] [TARGET...]`: runs each fuzz target of `fuzz/` for `S`
+//!   seconds (default 60) with cargo-fuzz, installing it when missing; see `fuzz.rs`.
 
 mod bench;
+mod fuzz;
 mod soak;
 
 use std::env;
@@ -22,6 +25,7 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
         Some("soak") => soak::soak(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         // Started by `bench` for its client self-check; see bench/broadcaster.rs.
         Some("broadcaster") => bench::broadcaster::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
@@ -50,8 +54,11 @@ fn print_help() {
          soak [--quick] [--cycles N] [--duration D]\n    \
                                     connection churn and a delivery soak against a release server;\n    \
                                     fails when a check fails; soak.md in target/bench-report/\n  \
+         fuzz [--time S] [TARGET...]  run fuzz targets S seconds each (default 60; installs cargo-fuzz);\n    \
+                                    targets: {}\n  \
          broadcaster --stats PATH [...]\n    \
-                                    the self-check's minimal SSE broadcaster (bench starts it)\n"
+                                    the self-check's minimal SSE broadcaster (bench starts it)\n",
+        fuzz::TARGETS.join(", ")
     );
 }
 

@@ -357,7 +357,7 @@ async fn read_head(stream: &TcpStream, is_subscribe: impl Fn(&str) -> bool) -> i
     }
 }
 
-enum Parsed {
+pub(crate) enum Parsed {
     Direct(Box<Request<Empty<Bytes>>>, usize),
     Partial,
     ToHyper,
@@ -365,7 +365,7 @@ enum Parsed {
 
 /// Parses a head served here: a `GET` over HTTP/1.1 with no body and no upgrade. Anything
 /// else, well-formed or not, is for hyper (which also writes the `400`s).
-fn parse_direct(bytes: &[u8]) -> Parsed {
+pub(crate) fn parse_direct(bytes: &[u8]) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut headers);
     let length = match parsed.parse(bytes) {

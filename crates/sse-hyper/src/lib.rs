@@ -42,6 +42,9 @@ mod browser;
 mod config;
 mod connection;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod idle;
 mod jwt;
 mod limits;

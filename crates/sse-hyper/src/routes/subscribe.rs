@@ -175,9 +175,9 @@ async fn subscribe(
 }
 
 /// The id a client resumes after: its `Last-Event-ID` header, or else the `lastEventId`
-/// query parameter a browser's first connection can carry. `None` when neither is there.
-/// An id longer than [`MAX_LAST_EVENT_ID_BYTES`](crate::MAX_LAST_EVENT_ID_BYTES) is
-/// ignored, as if absent.
+/// query parameter a browser's first connection can carry (the last one, when repeated,
+/// as the subscribe route reads it). `None` when neither is there. An id longer than
+/// [`MAX_LAST_EVENT_ID_BYTES`](crate::MAX_LAST_EVENT_ID_BYTES) is ignored, as if absent.
 ///
 /// ```
 /// let request = http::Request::get("/news?lastEventId=41").body(()).unwrap();
@@ -192,7 +192,8 @@ async fn subscribe(
 pub fn last_event_id<B>(request: &Request<B>) -> Option<String> {
     resume_id(request.headers()).or_else(|| {
         form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
-            .find(|(key, value)| key == "lastEventId" && honoured_id(value))
+            .filter(|(key, value)| key == "lastEventId" && honoured_id(value))
+            .last()
             .map(|(_, value)| value.into_owned())
     })
 }
@@ -298,5 +299,19 @@ mod tests {
             .join("&");
         let error = SubscribeQuery::parse(Some(&many)).unwrap_err();
         assert_eq!(error.code(), ErrorCode::TooManyNamespaces);
+    }
+
+    /// Found by the `request_query` fuzz target: the public helper took the first of
+    /// repeated `lastEventId` parameters, the route the last.
+    #[test]
+    fn the_public_helper_finds_the_resume_id_the_route_resumes_after() {
+        let request = Request::get("/subscribe?lastEventId=1&x=0&lastEventId=2")
+            .body(())
+            .unwrap();
+        let route = StreamRequest::read(&request, "/", None)
+            .unwrap()
+            .last_event_id;
+        assert_eq!(route.as_deref(), Some("2"));
+        assert_eq!(last_event_id(&request), route);
     }
 }

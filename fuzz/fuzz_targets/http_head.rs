@@ -1,0 +1,123 @@
+//! The direct HTTP/1.1 path's head parser (`parse_direct` in sse-hyper's `connection.rs`),
+//! differentially against hyper. The input is the first bytes a client sends.
+//!
+//! The direct path may only take a request that hyper would have served the same way.
+//! So whenever it takes one, hyper's own HTTP/1 server, given the same bytes over an
+//! in-memory pipe, must see a first request with the same method (`GET`), target,
+//! version (HTTP/1.1) and headers (same names, values and order) and an empty body.
+//! The head length must also end on the blank line that closes the head.
+#![no_main]
+
+use std::cell::RefCell;
+use std::convert::Infallible;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method, Request, Response, Uri, Version};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use libfuzzer_sys::fuzz_target;
+use sse_hyper::fuzzing::{parse_direct_head, DirectHead};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// What a server sees of a request.
+#[derive(Debug, PartialEq, Eq)]
+struct Seen {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// The body, or `None` when reading it failed.
+    body: Option<Bytes>,
+}
+
+impl Seen {
+    fn of<B>(request: &Request<B>, body: Option<Bytes>) -> Seen {
+        Seen {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            version: request.version(),
+            headers: request
+                .headers()
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect(),
+            body,
+        }
+    }
+}
+
+thread_local! {
+    static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime");
+}
+
+/// The first request hyper's HTTP/1 server reads from `bytes` (the client then closes
+/// its sending side), or `None` when it reads none.
+fn hyper_first_request(bytes: &[u8]) -> Option<Seen> {
+    let first: Rc<RefCell<Option<Seen>>> = Rc::default();
+    let recorder = Rc::clone(&first);
+    let service = service_fn(move |request: Request<Incoming>| {
+        let recorder = Rc::clone(&recorder);
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = body
+                .collect()
+                .await
+                .ok()
+                .map(|collected| collected.to_bytes());
+            let seen = Seen::of(&Request::from_parts(parts, ()), body);
+            recorder.borrow_mut().get_or_insert(seen);
+            Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+        }
+    });
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let (mut client_reads, mut client_writes) = tokio::io::split(client);
+    RUNTIME.with(|runtime| {
+        runtime.block_on(async {
+            let connection = http1::Builder::new()
+                .half_close(true)
+                .header_read_timeout(None)
+                .serve_connection(TokioIo::new(server), service);
+            // The client writes and reads at once, so no answer can fill the pipe and
+            // stall the server; it closes its sending side after the bytes.
+            let write = async {
+                let _ = client_writes.write_all(bytes).await;
+                let _ = client_writes.shutdown().await;
+            };
+            let read = async {
+                let mut answers = Vec::new();
+                let _ = client_reads.read_to_end(&mut answers).await;
+            };
+            let _ = tokio::join!(connection, write, read);
+        });
+    });
+    first.take()
+}
+
+fuzz_target!(|input: &[u8]| {
+    let DirectHead::Direct { request, head_len } = parse_direct_head(input) else {
+        return;
+    };
+    assert!(head_len <= input.len());
+    let head = &input[..head_len];
+    assert!(
+        head.ends_with(b"\r\n\r\n") || head.ends_with(b"\n\n") || head.ends_with(b"\n\r\n"),
+        "the head does not end on a blank line: {:?}",
+        String::from_utf8_lossy(head)
+    );
+    let direct = Seen::of(&request, Some(Bytes::new()));
+    assert_eq!(direct.method, Method::GET);
+    assert_eq!(direct.version, Version::HTTP_11);
+    let hyper = hyper_first_request(input);
+    assert_eq!(
+        hyper.as_ref(),
+        Some(&direct),
+        "the direct path and hyper read {:?} differently",
+        String::from_utf8_lossy(input)
+    );
+});
