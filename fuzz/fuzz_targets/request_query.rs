@@ -8,7 +8,8 @@
 //!   (unless the path is `/` and `ns` named some); each one canonical; at most 64 from
 //!   the query, and more is `too_many_namespaces`; a bad one is `invalid_namespace`;
 //! - it resumes after the `Last-Event-ID` header (its bytes read as UTF-8, U+FFFD for
-//!   the rest), or else the last `lastEventId` parameter, and the public
+//!   the rest), or else the last `lastEventId` parameter, an id longer than
+//!   `MAX_LAST_EVENT_ID_BYTES` counting as absent; and the public
 //!   `sse_hyper::last_event_id` finds the same id as the route;
 //! - a publish takes the last `event`, `id` and `retry` parameters as the event's fields;
 //!   it refuses (`invalid_field`) a `retry` that is not all ASCII digits or too large,
@@ -19,7 +20,7 @@ use http::{HeaderValue, Request, Uri};
 use libfuzzer_sys::fuzz_target;
 use sse_core::{Event, Namespace};
 use sse_hyper::fuzzing::{publish_single, subscribe_request};
-use sse_hyper::{ErrorCode, MAX_NAMESPACES_PER_STREAM};
+use sse_hyper::{ErrorCode, MAX_LAST_EVENT_ID_BYTES, MAX_NAMESPACES_PER_STREAM};
 
 fn parameters(query: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(query.as_bytes())
@@ -64,10 +65,17 @@ fn subscribe(uri: &Uri, header: Option<&HeaderValue>, parameters: &[(String, Str
             for namespace in &namespaces {
                 assert_eq!(Namespace::parse(namespace.as_str()).as_ref(), Ok(namespace));
             }
-            let resume = match header {
-                Some(value) => Some(String::from_utf8_lossy(value.as_bytes()).into_owned()),
-                None => last(parameters, "lastEventId").map(str::to_owned),
-            };
+            let honoured = |id: &str| id.len() <= MAX_LAST_EVENT_ID_BYTES;
+            let resume = header
+                .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+                .filter(|id| honoured(id))
+                .or_else(|| {
+                    parameters
+                        .iter()
+                        .rev()
+                        .find(|(key, value)| key == "lastEventId" && honoured(value))
+                        .map(|(_, value)| value.clone())
+                });
             assert_eq!(last_event_id, resume);
             assert_eq!(
                 sse_hyper::last_event_id(&request),
