@@ -122,7 +122,11 @@ pub(crate) async fn serve(
     let deadline = Instant::now() + serving.head_timeout;
     #[cfg(feature = "tls")]
     if let Some(tls) = serving.tls.clone() {
-        return serve_tls(stream, peer, service, serving, tls, watcher, deadline).await;
+        // Boxed, like the hyper paths below: a spawned connection's future is as large as
+        // its largest state, and the direct path's streams (most connections) should not
+        // carry the room for a TLS session or a hyper connection.
+        let tls = serve_tls(stream, peer, service, serving, tls, watcher, deadline);
+        return Box::pin(tls).await;
     }
     serve_cleartext(stream, peer, service, serving, watcher, deadline).await;
 }
@@ -197,7 +201,10 @@ async fn serve_tls(
     };
     let limits = (deadline, serving.head_timeout);
     let cut_offs = http1.then_some(cut_offs);
-    serve_with_hyper(stream, peer, service, cut_offs, builder, limits, watcher).await;
+    Box::pin(serve_with_hyper(
+        stream, peer, service, cut_offs, builder, limits, watcher,
+    ))
+    .await;
 }
 
 /// Reads the first request head by `deadline`; serves a subscribe request directly,
@@ -267,7 +274,10 @@ async fn serve_cleartext(
     .with_cut_offs(Arc::clone(&cut_offs));
     let limits = (first_deadline, head_timeout);
     let cut_offs = http1.then_some(cut_offs);
-    serve_with_hyper(io, peer, service, cut_offs, builder, limits, watcher).await;
+    Box::pin(serve_with_hyper(
+        io, peer, service, cut_offs, builder, limits, watcher,
+    ))
+    .await;
 }
 
 /// Writes `refusal` and closes the connection, reading (and dropping) what the client
