@@ -60,6 +60,27 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
+/// One line for a refused request, from the server's JSON error when it sent one.
+pub(crate) fn refusal(status: u16, body: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(json) if json["error"].is_string() => format!(
+            "the server refused the event ({status} {}): {}",
+            json["error"].as_str().unwrap_or_default(),
+            json["detail"].as_str().unwrap_or_default()
+        ),
+        _ => format!("the server refused the event ({status}): {}", excerpt(body)),
+    }
+}
+
+/// The start of `text`'s first line, for an error message.
+pub(crate) fn excerpt(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    match line.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

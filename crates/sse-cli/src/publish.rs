@@ -6,7 +6,7 @@ use std::io::Read;
 use clap::Args;
 use sse_core::{Event, Namespace};
 
-use crate::client::{describe_request_error, http_client, runtime, ServerArg};
+use crate::client::{describe_request_error, excerpt, http_client, refusal, runtime, ServerArg};
 use crate::publish_batch;
 use crate::tls_client::TlsArgs;
 
@@ -64,7 +64,12 @@ pub struct PublishArgs {
 /// Publishes and prints the assigned id (with `--batch`: the count published).
 pub fn run(args: PublishArgs) -> Result<(), String> {
     if args.batch {
-        return publish_batch::run(&args);
+        return publish_batch::run(&publish_batch::Target {
+            server: &args.server,
+            tls: &args.tls,
+            token: args.token.clone(),
+            batch_size: args.batch_size,
+        });
     }
     if args.batch_size.is_some() {
         return Err("--batch-size goes with --batch".into());
@@ -172,25 +177,4 @@ fn read_stdin() -> Result<String, String> {
         .read_to_string(&mut data)
         .map_err(|e| format!("cannot read DATA from standard input: {e}"))?;
     Ok(data)
-}
-
-/// One line for a refused request, from the server's JSON error when it sent one.
-pub(crate) fn refusal(status: u16, body: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(body) {
-        Ok(json) if json["error"].is_string() => format!(
-            "the server refused the event ({status} {}): {}",
-            json["error"].as_str().unwrap_or_default(),
-            json["detail"].as_str().unwrap_or_default()
-        ),
-        _ => format!("the server refused the event ({status}): {}", excerpt(body)),
-    }
-}
-
-/// The start of `text`'s first line, for an error message.
-pub(crate) fn excerpt(text: &str) -> String {
-    let line = text.lines().next().unwrap_or_default();
-    match line.char_indices().nth(200) {
-        Some((cut, _)) => format!("{}...", &line[..cut]),
-        None => line.to_owned(),
-    }
 }

@@ -17,8 +17,8 @@ use std::io::BufRead;
 use serde_json::Value;
 use sse_core::Namespace;
 
-use crate::client::{describe_request_error, http_client, runtime};
-use crate::publish::{excerpt, refusal, PublishArgs};
+use crate::client::{describe_request_error, excerpt, http_client, refusal, runtime, ServerArg};
+use crate::tls_client::TlsArgs;
 
 /// Events per request unless `--batch-size` says otherwise (the help text repeats it).
 pub const DEFAULT_BATCH_SIZE: u64 = 500;
@@ -27,10 +27,22 @@ pub const DEFAULT_BATCH_SIZE: u64 = 500;
 /// room to spare. A single line larger than this is sent alone.
 pub const MAX_REQUEST_BYTES: usize = 512 * 1024;
 
+/// Where and how `ssectl publish --batch` publishes.
+pub struct Target<'a> {
+    /// The server's base URL.
+    pub server: &'a ServerArg,
+    /// Certificates to trust, for `https://`.
+    pub tls: &'a TlsArgs,
+    /// Sent as a bearer token.
+    pub token: Option<String>,
+    /// Events per request at most (default [`DEFAULT_BATCH_SIZE`]).
+    pub batch_size: Option<u64>,
+}
+
 /// Publishes standard input and prints how many events were published.
-pub fn run(args: &PublishArgs) -> Result<(), String> {
+pub fn run(args: &Target<'_>) -> Result<(), String> {
     let mut sender = Sender {
-        client: http_client(&args.tls)?,
+        client: http_client(args.tls)?,
         url: args.server.url("/publish"),
         token: args.token.clone(),
         runtime: runtime()?,

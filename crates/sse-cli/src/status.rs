@@ -9,8 +9,7 @@ use std::fmt::Write as _;
 use clap::Args;
 use serde::Deserialize;
 
-use crate::client::{describe_request_error, http_client, runtime, ServerArg};
-use crate::publish::excerpt;
+use crate::client::{describe_request_error, excerpt, http_client, runtime, ServerArg};
 use crate::tls_client::TlsArgs;
 
 /// Options of `ssectl status`.
