@@ -60,6 +60,27 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
+/// Sends `request` to `url` on `runtime` and reads the answer whole: its status and its
+/// body as text. A failure to connect or to read is described in one line.
+pub(crate) fn send_for_text(
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<(reqwest::StatusCode, String), String> {
+    runtime.block_on(async {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| describe_request_error(url, &e))?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| describe_request_error(url, &e))?;
+        Ok((status, body))
+    })
+}
+
 /// One line for a refused request, from the server's JSON error when it sent one.
 pub(crate) fn refusal(status: u16, body: &str) -> String {
     match serde_json::from_str::<serde_json::Value>(body) {

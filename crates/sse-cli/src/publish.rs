@@ -6,7 +6,7 @@ use std::io::Read;
 use clap::Args;
 use sse_core::{Event, Namespace};
 
-use crate::client::{describe_request_error, excerpt, http_client, refusal, runtime, ServerArg};
+use crate::client::{excerpt, http_client, refusal, runtime, send_for_text, ServerArg};
 use crate::publish_batch;
 use crate::tls_client::TlsArgs;
 
@@ -144,19 +144,7 @@ pub fn run(args: PublishArgs) -> Result<(), String> {
     if let Some(token) = &args.token {
         request = request.bearer_auth(token);
     }
-    let reply = runtime()?.block_on(async {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| describe_request_error(&url, &e))?;
-        let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| describe_request_error(&url, &e))?;
-        Ok::<_, String>((status, body))
-    })?;
-    let (status, body) = reply;
+    let (status, body) = send_for_text(&runtime()?, &url, request)?;
     if !status.is_success() {
         return Err(refusal(status.as_u16(), &body));
     }

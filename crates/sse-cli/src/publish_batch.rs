@@ -17,7 +17,7 @@ use std::io::BufRead;
 use serde_json::Value;
 use sse_core::Namespace;
 
-use crate::client::{describe_request_error, excerpt, http_client, refusal, runtime, ServerArg};
+use crate::client::{excerpt, http_client, refusal, runtime, send_for_text, ServerArg};
 use crate::tls_client::TlsArgs;
 
 /// Events per request unless `--batch-size` says otherwise (the help text repeats it).
@@ -153,18 +153,7 @@ impl Sender {
                  these perhaps (the answer did not arrive), none after them"
             )
         };
-        let (status, reply) = self.runtime.block_on(async {
-            let response = request
-                .send()
-                .await
-                .map_err(|e| unsure(describe_request_error(url, &e)))?;
-            let status = response.status();
-            let reply = response
-                .text()
-                .await
-                .map_err(|e| unsure(describe_request_error(url, &e)))?;
-            Ok::<_, String>((status, reply))
-        })?;
+        let (status, reply) = send_for_text(&self.runtime, url, request).map_err(unsure)?;
         if !status.is_success() {
             let (line, problem) = match refused_line(&reply).and_then(|l| batch.input_line(l)) {
                 Some(line) => (line, refusal(status.as_u16(), &without_line(&reply))),

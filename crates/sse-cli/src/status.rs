@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use clap::Args;
 use serde::Deserialize;
 
-use crate::client::{describe_request_error, excerpt, http_client, runtime, ServerArg};
+use crate::client::{excerpt, http_client, runtime, send_for_text, ServerArg};
 use crate::tls_client::TlsArgs;
 
 /// Options of `ssectl status`.
@@ -89,18 +89,7 @@ pub fn run(args: StatusArgs) -> Result<(), String> {
     if let Some(token) = &args.token {
         request = request.bearer_auth(token);
     }
-    let (status, body) = runtime()?.block_on(async {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| describe_request_error(&url, &e))?;
-        let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| describe_request_error(&url, &e))?;
-        Ok::<_, String>((status, body))
-    })?;
+    let (status, body) = send_for_text(&runtime()?, &url, request)?;
     if !status.is_success() {
         return Err(refused(&url, status.as_u16(), &body));
     }
