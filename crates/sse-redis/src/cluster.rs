@@ -494,22 +494,51 @@ pub const ASSIGNED_ID_BYTES: usize = 20;
 /// `limit`: the same bound a single node applies, checked before anything reaches Redis.
 fn check_sizes(events: &[(Namespace, Event)], limit: usize) -> Result<(), PublishError> {
     for (index, (_, event)) in events.iter().enumerate() {
-        let measured = match event.id() {
-            Some(_) => event.encode(),
-            None => event
-                .clone()
-                .with_id("0".repeat(ASSIGNED_ID_BYTES))
-                .encode(),
-        };
         // An invalid field is the publish script's and the hub's to refuse, as before.
-        let Ok(encoded) = measured else { continue };
-        if encoded.len() > limit {
+        let Ok(encoded) = event.encode() else {
+            continue;
+        };
+        // The id Redis assigns goes on the wire as one more `id: ...` line.
+        let assigned = match event.id() {
+            Some(_) => 0,
+            None => "id: \n".len() + ASSIGNED_ID_BYTES,
+        };
+        let bytes = encoded.len() + assigned;
+        if bytes > limit {
             return Err(PublishError::TooLarge {
                 index,
-                bytes: encoded.len(),
+                bytes,
                 limit,
             });
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An event without an id is measured with the id Redis will give it, exactly as if
+    /// it were encoded with one of `ASSIGNED_ID_BYTES` bytes.
+    #[test]
+    fn an_assigned_id_counts_as_its_line_on_the_wire() {
+        let namespace = Namespace::parse("/a").unwrap();
+        let anonymous = Event::new("payload");
+        let placeholder = "0".repeat(ASSIGNED_ID_BYTES);
+        let on_the_wire = anonymous
+            .clone()
+            .with_id(placeholder)
+            .encode()
+            .unwrap()
+            .len();
+        let batch = [(namespace, anonymous)];
+        assert!(check_sizes(&batch, on_the_wire).is_ok());
+        match check_sizes(&batch, on_the_wire - 1) {
+            Err(PublishError::TooLarge {
+                index: 0, bytes, ..
+            }) => assert_eq!(bytes, on_the_wire),
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+    }
 }
