@@ -51,6 +51,9 @@ pub struct Decoder {
     last_event_id_buffer: Vec<u8>,
     /// The bytes `last_event_id` was decoded from, to decode only when the id changes.
     last_event_id_raw: Vec<u8>,
+    /// Whether an `id` field was read since the last dispatch (only then can the last
+    /// event ID have changed, so only then are the buffers compared).
+    id_field_read: bool,
     last_event_id: String,
     retry: Option<u64>,
     max_event_size: usize,
@@ -107,6 +110,7 @@ impl Decoder {
             event_type: Vec::new(),
             last_event_id_buffer: Vec::new(),
             last_event_id_raw: Vec::new(),
+            id_field_read: false,
             last_event_id: String::new(),
             retry: None,
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
@@ -149,6 +153,7 @@ impl Decoder {
         self.event_type.clear();
         self.last_event_id_buffer
             .clone_from(&self.last_event_id_raw);
+        self.id_field_read = false;
     }
 
     /// Feeds the next bytes of the stream, calling `on_event` for each dispatched event.
@@ -235,20 +240,25 @@ impl Decoder {
             }
             None => (line, &b""[..]),
         };
+        // Slice patterns of byte literals compile to a length check and byte compares;
+        // byte-string constants would call `memcmp` for every line.
         match field {
-            b"data" => {
+            [b'd', b'a', b't', b'a'] => {
                 self.data.extend_from_slice(value);
                 self.data.push(b'\n');
             }
-            b"event" => {
+            [b'e', b'v', b'e', b'n', b't'] => {
                 self.event_type.clear();
                 self.event_type.extend_from_slice(value);
             }
-            b"id" if !value.contains(&0) => {
+            [b'i', b'd'] if !value.contains(&0) => {
                 self.last_event_id_buffer.clear();
                 self.last_event_id_buffer.extend_from_slice(value);
+                self.id_field_read = true;
             }
-            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+            [b'r', b'e', b't', b'r', b'y']
+                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) =>
+            {
                 // All ASCII digits, so the text is valid; only overflow can fail, and a
                 // reconnection time beyond u64 milliseconds is ignored as unusable.
                 if let Some(millis) = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()) {
@@ -260,7 +270,9 @@ impl Decoder {
     }
 
     fn dispatch(&mut self, on_event: &mut impl FnMut(EventRef<'_>)) {
-        if self.last_event_id_raw != self.last_event_id_buffer {
+        if std::mem::take(&mut self.id_field_read)
+            && self.last_event_id_raw != self.last_event_id_buffer
+        {
             self.last_event_id_raw
                 .clone_from(&self.last_event_id_buffer);
             self.last_event_id.clear();
