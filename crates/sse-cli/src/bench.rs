@@ -12,21 +12,32 @@
 //! goes to another server than the one read (another node of a cluster), so the latency
 //! is that of the path between them.
 //!
-//! The client is built to report the server, not itself. Each connection is one task
-//! that speaks HTTP/1.1 itself (`wire.rs`): every `read` goes into a buffer shared by the
-//! tasks of a thread, the bytes are unframed and decoded with `sse-core`'s decoder (which
-//! hands out events without allocating) in that same poll, and the receive time is read
-//! once per `read`, right after it returned. There is no second task or channel per
-//! connection, nothing is copied, and a large read buffer lets one system call take
-//! whatever a connection has queued. With `--threads 1` everything runs on one thread
-//! (tokio's current-thread runtime). Latency is sampled on at most 100 connections spread
-//! evenly over all of them (one histogram each), which keeps memory flat at tens of
-//! thousands of connections and does not favour those a server writes first.
+//! The client is built to report the server, not itself. An event's latency ends when
+//! the bytes carrying it reached the client machine's kernel, not when bench got round
+//! to reading them: sockets are read with `recvmsg` and the kernel's receive time
+//! (`SO_TIMESTAMPNS`, [`crate::arrival`]), so bench's own scheduling and decoding stay
+//! out of the figure. Where the kernel gives no time (not Linux, or the first bytes
+//! after stamping was turned on), bench reads its clock right after the read; the
+//! report says which clock timed the samples (`receive_clock`). Under TLS and HTTP/2
+//! the time is that of the newest bytes read from the socket, so never early.
+//!
+//! It is also built to keep up, since a client that falls behind lets its socket
+//! buffers fill, which holds the server's writes back. Each connection is one task that
+//! speaks HTTP/1.1 itself (`wire.rs`): every `read` goes into a buffer shared by the
+//! tasks of a thread, and the bytes are unframed and decoded with `sse-core`'s decoder
+//! (which hands out events without allocating) in that same poll. There is no second
+//! task or channel per connection, nothing is copied, and a large read buffer lets one
+//! system call take whatever a connection has queued. With `--threads 1` everything
+//! runs on one thread (tokio's current-thread runtime). Latency is sampled on at most
+//! 100 connections spread evenly over all of them (one histogram each), which keeps
+//! memory flat at tens of thousands of connections and does not favour those a server
+//! writes first.
 //!
 //! The client measures its own CPU use over the measurement window (`cpu.rs`) and warns
-//! when it used more than 80% of the cores it could use: its own queueing would then be
-//! part of the latency reported. It also warns when its threads waited for a core more
-//! than 20% of the window: other processes then shaped the latency.
+//! when it used more than 80% of the cores it could use: it may then fall behind (and
+//! with its own clock, its queueing is part of the latency). It also warns when its
+//! threads waited for a core more than 20% of the window: other processes then shared
+//! the machine with the server too.
 //!
 //! `https://` URLs are read over TLS ([`crate::tls_stream`], trusting what `--cacert` /
 //! `--insecure` say). Streams use HTTP/1.1 (one connection per stream, as browsers
@@ -53,12 +64,13 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use hyper::Uri;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use sse_cli::bench_report::{BenchReport, Latency};
+use sse_cli::bench_report::{BenchReport, Latency, ReceiveClock};
 use sse_core::Decoder;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
+use crate::arrival::ArrivalClock;
 use crate::tls_client::{TlsArgs, ALPN_HTTP1, ALPN_HTTP2};
 use crate::tls_stream::{Connector, Stream};
 use wire::{Body, Framing};
@@ -162,6 +174,10 @@ struct Live {
     events: AtomicU64,
     bytes: AtomicU64,
     disconnects: AtomicU64,
+    /// Reads on latency-sampled connections timed by the kernel's arrival time, and
+    /// by bench's own clock (when a read carried no kernel time).
+    kernel_timed: AtomicU64,
+    user_timed: AtomicU64,
 }
 
 /// What one connection task hands back.
@@ -237,6 +253,8 @@ async fn measure(args: &BenchArgs) -> Result<BenchReport, String> {
         events: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
         disconnects: AtomicU64::new(0),
+        kernel_timed: AtomicU64::new(0),
+        user_timed: AtomicU64::new(0),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -366,6 +384,10 @@ async fn measure(args: &BenchArgs) -> Result<BenchReport, String> {
             p99: micros_to_ms(latency.value_at_quantile(0.99)),
             p999: micros_to_ms(latency.value_at_quantile(0.999)),
             max: micros_to_ms(latency.max()),
+            receive_clock: ReceiveClock::from_counts(
+                live.kernel_timed.load(Ordering::Relaxed),
+                live.user_timed.load(Ordering::Relaxed),
+            ),
         }),
         errors,
         disconnects: live.disconnects.load(Ordering::Relaxed),
@@ -616,8 +638,9 @@ async fn stream(
         decoder: Decoder::new(),
         latency,
         live,
+        clock: io.arrival_clock(),
     };
-    let result = match reader.take(&body_start, now_ns()) {
+    let result = match reader.take(&body_start, reader.received_ns()) {
         Ok(Body::Continues) => read_events(&mut io, &mut reader, stop).await,
         Ok(Body::Ended) => {
             live.disconnects.fetch_add(1, Ordering::Relaxed);
@@ -706,9 +729,25 @@ struct Reader<'a> {
     decoder: Decoder,
     latency: Option<&'a mut Histogram<u64>>,
     live: &'a Live,
+    /// The kernel's arrival time of what the connection read last.
+    clock: ArrivalClock,
 }
 
 impl Reader<'_> {
+    /// When the bytes just read arrived: the kernel's time when it gave one, otherwise
+    /// now. Counted for the report on latency-sampled connections.
+    fn received_ns(&self) -> u64 {
+        let kernel = self.clock.last_ns();
+        if self.latency.is_some() {
+            let count = match kernel {
+                Some(_) => &self.live.kernel_timed,
+                None => &self.live.user_timed,
+            };
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+        kernel.unwrap_or_else(now_ns)
+    }
+
     /// Takes `bytes` read at `received_ns`: unframes, decodes, counts and times them.
     fn take(&mut self, bytes: &[u8], received_ns: u64) -> Result<Body, String> {
         let mut events = 0u64;
@@ -750,7 +789,7 @@ impl Reader<'_> {
                 self.live.disconnects.fetch_add(1, Ordering::Relaxed);
                 return Poll::Ready(Err(format!("read: {error}")));
             }
-            let received_ns = now_ns();
+            let received_ns = self.received_ns();
             let bytes = read.filled();
             if bytes.is_empty() {
                 self.live.disconnects.fetch_add(1, Ordering::Relaxed);
@@ -810,6 +849,7 @@ async fn stream_http2(
     if matches!(target.connector, Connector::Tls { .. }) && !io.negotiated_http2() {
         return Err("the server did not agree to HTTP/2 (ALPN h2)".to_owned());
     }
+    let clock = io.arrival_clock();
     let (mut sender, connection) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
             .await
@@ -851,6 +891,7 @@ async fn stream_http2(
         decoder: Decoder::new(),
         latency,
         live,
+        clock,
     };
     let mut body = response.into_body();
     let stopped = stop.changed();
@@ -872,7 +913,7 @@ async fn stream_http2(
             }
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
-                    if let Err(error) = reader.take(data, now_ns()) {
+                    if let Err(error) = reader.take(data, reader.received_ns()) {
                         break Err(error);
                     }
                 }
@@ -914,8 +955,18 @@ fn print_report(report: &BenchReport) {
     );
     match &report.latency_ms {
         Some(l) => println!(
-            "latency:      p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms ({} samples)",
-            l.p50, l.p90, l.p99, l.p999, l.max, l.samples
+            "latency:      p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms ({} samples, {})",
+            l.p50,
+            l.p90,
+            l.p99,
+            l.p999,
+            l.max,
+            l.samples,
+            match l.receive_clock {
+                ReceiveClock::Kernel => "until the kernel received them",
+                ReceiveClock::User => "until bench read them",
+                ReceiveClock::Mixed => "until the kernel received or bench read them",
+            }
         ),
         None => println!("latency:      n/a (event data carries no send timestamps)"),
     }

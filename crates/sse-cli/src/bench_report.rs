@@ -50,8 +50,8 @@ pub struct BenchReport {
     /// Streams the server ended or broke while they were being read.
     pub disconnects: u64,
     /// The client's own CPU use over the measurement window, or `None` (`null`) where it
-    /// cannot be read. When `near_limit` is true, the client's own queueing is part of
-    /// the latency reported.
+    /// cannot be read. When `near_limit` is true, the client may have fallen behind the
+    /// server (and with [`ReceiveClock::User`], its own queueing is part of the latency).
     #[serde(deserialize_with = "Option::deserialize")]
     pub client_cpu: Option<ClientCpu>,
 }
@@ -70,8 +70,8 @@ pub struct ClientCpu {
     pub near_limit: bool,
     /// Time its threads were ready to run but waited for a core (other processes had
     /// it), in percent of the window; `None` where the kernel does not say
-    /// (`/proc/self/task/*/schedstat`). High on a busy machine: the latency then
-    /// includes that wait, whatever the server did.
+    /// (`/proc/self/task/*/schedstat`). High on a busy machine: other processes then
+    /// shared it with the server too, and shaped the latency, whatever the server did.
     #[serde(deserialize_with = "Option::deserialize")]
     pub run_queue_wait_percent: Option<f64>,
 }
@@ -91,6 +91,42 @@ pub struct Latency {
     pub p999: f64,
     /// The highest latency recorded.
     pub max: f64,
+    /// Which clock gave the receive times the latencies end at.
+    pub receive_clock: ReceiveClock,
+}
+
+/// Where a latency sample's receive time came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceiveClock {
+    /// The kernel's arrival time of the bytes read (Linux `SO_TIMESTAMPNS`): the
+    /// client's own scheduling and decoding stay out of the latency.
+    Kernel,
+    /// The client's clock, read right after each read: a busy client adds its own
+    /// queueing to the latency.
+    User,
+    /// Some samples of each kind (a kernel time was missing for some reads).
+    Mixed,
+}
+
+impl ReceiveClock {
+    /// The clock that `kernel` kernel-timed and `user` user-timed samples amount to
+    /// (`Kernel` when there were none at all).
+    ///
+    /// ```
+    /// use sse_cli::bench_report::ReceiveClock;
+    ///
+    /// assert_eq!(ReceiveClock::from_counts(10, 0), ReceiveClock::Kernel);
+    /// assert_eq!(ReceiveClock::from_counts(0, 10), ReceiveClock::User);
+    /// assert_eq!(ReceiveClock::from_counts(9, 1), ReceiveClock::Mixed);
+    /// ```
+    pub fn from_counts(kernel: u64, user: u64) -> ReceiveClock {
+        match (kernel, user) {
+            (_, 0) => ReceiveClock::Kernel,
+            (0, _) => ReceiveClock::User,
+            _ => ReceiveClock::Mixed,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -117,6 +153,7 @@ mod tests {
                 p99: 1.25,
                 p999: 2.0,
                 max: 2.5,
+                receive_clock: ReceiveClock::Kernel,
             }),
             errors: BTreeMap::from([("connect: ConnectionRefused".to_owned(), 1)]),
             disconnects: 1,

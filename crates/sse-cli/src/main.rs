@@ -5,6 +5,7 @@
 //! lives here. The JSON contract of `ssectl bench` is in the library target
 //! ([`sse_cli::bench_report`]), where the tools that read it find it too.
 
+mod arrival;
 mod bench;
 mod client;
 mod publish;

@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
+use crate::arrival::{ArrivalClock, StampedTcp};
 use crate::tls_client::{describe_rustls_error, ALPN_HTTP2};
 
 /// Makes connections plain or TLS, as the URL's scheme says.
@@ -43,7 +44,9 @@ impl Connector {
     }
 
     /// Wraps `tcp` as this connector says; a failed handshake is one readable line.
+    /// Reads record the kernel's arrival time (see [`Stream::arrival_clock`]).
     pub async fn connect(&self, tcp: TcpStream) -> Result<Stream, String> {
+        let tcp = StampedTcp::new(tcp);
         match self {
             Connector::Plain => Ok(Stream::Plain(tcp)),
             Connector::Tls { connector, name } => {
@@ -78,12 +81,21 @@ fn describe_handshake_error(error: &io::Error) -> String {
 /// which bench holds many, stay small.
 pub enum Stream {
     /// Plain TCP.
-    Plain(TcpStream),
+    Plain(StampedTcp),
     /// TLS over TCP.
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<StampedTcp>>),
 }
 
 impl Stream {
+    /// The arrival time of the newest bytes read from the socket (under TLS: the
+    /// newest record bytes, so never earlier than the plaintext a read returns).
+    pub fn arrival_clock(&self) -> ArrivalClock {
+        match self {
+            Stream::Plain(tcp) => tcp.clock(),
+            Stream::Tls(tls) => tls.get_ref().0.clock(),
+        }
+    }
+
     /// Whether TLS negotiated HTTP/2 through ALPN.
     pub fn negotiated_http2(&self) -> bool {
         match self {

@@ -2,7 +2,7 @@
 
 use std::fmt::{Display, Write as _};
 
-use sse_cli::bench_report::BenchReport;
+use sse_cli::bench_report::{BenchReport, ReceiveClock};
 
 use super::charts::compact;
 use super::report::{
@@ -411,8 +411,30 @@ fn client_cpu_cell(bench: &BenchReport) -> String {
     }
 }
 
+/// A line saying which clock ended the latencies of `benches` (see
+/// [`sse_cli::bench_report::ReceiveClock`]).
+fn receive_clock_note<'a>(md: &mut String, benches: impl IntoIterator<Item = &'a BenchReport>) {
+    let clocks: Vec<ReceiveClock> = benches
+        .into_iter()
+        .filter_map(|bench| bench.latency_ms.as_ref().map(|l| l.receive_clock))
+        .collect();
+    if clocks.is_empty() {
+        return;
+    }
+    let line = if clocks.iter().all(|c| *c == ReceiveClock::Kernel) {
+        "Latencies end when the client machine's kernel received the bytes \
+         (`SO_TIMESTAMPNS`): the client's own scheduling and decoding are not in them."
+    } else {
+        "Latencies end (in some runs or all) when the client read the bytes, by its own \
+         clock, because the kernel gave no receive time: the client's own queueing is in \
+         them."
+    };
+    let _ = writeln!(md, "\n{line}");
+}
+
 /// A line under a table whose client was near its limit in some run.
 fn client_cpu_note(md: &mut String, rows: &[FirehoseRun]) {
+    receive_clock_note(md, rows.iter().map(|row| &row.bench));
     let busy = rows.iter().any(|row| {
         row.bench.client_cpu.as_ref().is_some_and(|cpu| {
             cpu.run_queue_wait_percent
@@ -435,8 +457,9 @@ fn client_cpu_note(md: &mut String, rows: &[FirehoseRun]) {
     }) {
         let _ = writeln!(
             md,
-            "\nThe client used over 80% of its cores in a run marked \"near limit\": its own \
-             queueing is part of that run's latency."
+            "\nThe client used over 80% of its cores in a run marked \"near limit\": it may \
+             have fallen behind the server there (with its own receive clock, its queueing \
+             is part of that run's latency)."
         );
     }
 }
@@ -484,6 +507,7 @@ fn client_check_section(md: &mut String, check: &ClientCheck) {
             );
         }
     }
+    receive_clock_note(md, [bench]);
     let _ = writeln!(
         md,
         "\nAdded by the client: p50 {} ms, **p99 {} ms** ({}). Client CPU {}; broadcaster \
@@ -554,6 +578,7 @@ mod tests {
             p99: 1.5,
             p999: 2.0,
             max: 3.25,
+            receive_clock: ReceiveClock::Kernel,
         };
         assert_eq!(
             latency_cells(&run(Some(latency))),
@@ -611,6 +636,7 @@ mod tests {
                     p99: 2.5,
                     p999: 3.0,
                     max: 4.0,
+                    receive_clock: ReceiveClock::User,
                 }))
             },
         };
@@ -636,5 +662,30 @@ mod tests {
             latency_cells(&run(None)),
             "2000 | n/a | n/a | n/a | n/a | n/a | 3"
         );
+    }
+
+    #[test]
+    fn the_receive_clock_is_named_under_latencies() {
+        let timed = |clock| {
+            run(Some(sse_cli::bench_report::Latency {
+                samples: 1,
+                p50: 1.0,
+                p90: 1.0,
+                p99: 1.0,
+                p999: 1.0,
+                max: 1.0,
+                receive_clock: clock,
+            }))
+        };
+        let note = |benches: &[BenchReport]| {
+            let mut md = String::new();
+            receive_clock_note(&mut md, benches);
+            md
+        };
+        let kernel = timed(ReceiveClock::Kernel);
+        let user = timed(ReceiveClock::User);
+        assert!(note(&[kernel.clone(), kernel.clone()]).contains("kernel received the bytes"));
+        assert!(note(&[kernel, user]).contains("by its own clock"));
+        assert!(note(&[run(None)]).is_empty(), "no latency, nothing to say");
     }
 }

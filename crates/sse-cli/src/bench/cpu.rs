@@ -1,5 +1,6 @@
 //! The client's own CPU use, so a report shows when `ssectl bench` itself was near its
-//! limit (then its own queueing is part of the latency it reports).
+//! limit (it may then fall behind the server, and without kernel receive times its own
+//! queueing is part of the latency it reports).
 
 use sse_cli::bench_report::ClientCpu;
 
@@ -87,7 +88,7 @@ pub(super) fn warnings(cpu: &ClientCpu) -> Vec<String> {
     {
         warnings.push(format!(
             "the client's threads waited for a core {wait:.0}% of the window (other processes \
-             had it): the machine is busy, and the latency reported includes that wait"
+             had it): the machine is busy, and other processes shaped the latency reported"
         ));
     }
     warnings
@@ -98,8 +99,9 @@ fn near_limit_warning(cpu: &ClientCpu) -> Option<String> {
     cpu.near_limit.then(|| {
         format!(
             "the client used {:.0}% of a core on {} usable core(s) while measuring (over {:.0}% of \
-             them): it was near its own limit, so its queueing is part of the latency reported; \
-             give it more cores (--threads) or fewer connections",
+             them): it was near its own limit and may fall behind the server (full socket \
+             buffers then hold the server's writes back); give it more cores (--threads) or \
+             fewer connections",
             cpu.percent_of_one_core,
             cpu.cores,
             NEAR_LIMIT_SHARE * 100.0
