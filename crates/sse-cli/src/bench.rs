@@ -174,8 +174,8 @@ struct Live {
     events: AtomicU64,
     bytes: AtomicU64,
     disconnects: AtomicU64,
-    /// Reads on latency-sampled connections timed by the kernel's arrival time, and
-    /// by bench's own clock (when a read carried no kernel time).
+    /// Latency samples timed by the kernel's arrival time, and by bench's own clock
+    /// (when a read carried no kernel time).
     kernel_timed: AtomicU64,
     user_timed: AtomicU64,
 }
@@ -640,7 +640,7 @@ async fn stream(
         live,
         clock: io.arrival_clock(),
     };
-    let result = match reader.take(&body_start, reader.received_ns()) {
+    let result = match reader.take(&body_start) {
         Ok(Body::Continues) => read_events(&mut io, &mut reader, stop).await,
         Ok(Body::Ended) => {
             live.disconnects.fetch_add(1, Ordering::Relaxed);
@@ -734,22 +734,12 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// When the bytes just read arrived: the kernel's time when it gave one, otherwise
-    /// now. Counted for the report on latency-sampled connections.
-    fn received_ns(&self) -> u64 {
-        let kernel = self.clock.last_ns();
-        if self.latency.is_some() {
-            let count = match kernel {
-                Some(_) => &self.live.kernel_timed,
-                None => &self.live.user_timed,
-            };
-            count.fetch_add(1, Ordering::Relaxed);
-        }
-        kernel.unwrap_or_else(now_ns)
-    }
-
-    /// Takes `bytes` read at `received_ns`: unframes, decodes, counts and times them.
-    fn take(&mut self, bytes: &[u8], received_ns: u64) -> Result<Body, String> {
+    /// Takes `bytes`, just read: unframes, decodes, counts and times them. They are
+    /// timed to the kernel's arrival time when it gave one, otherwise to now.
+    fn take(&mut self, bytes: &[u8]) -> Result<Body, String> {
+        let kernel_ns = self.clock.last_ns();
+        let received_ns = kernel_ns.unwrap_or_else(now_ns);
+        let mut timed = 0u64;
         let mut events = 0u64;
         let mut decoded = Ok(());
         let latency = &mut self.latency;
@@ -762,11 +752,19 @@ impl Reader<'_> {
                         (latency.as_deref_mut(), leading_number(event.data))
                     {
                         histogram.saturating_record(received_ns.saturating_sub(sent_ns) / 1000);
+                        timed += 1;
                     }
                 });
             }
         });
         self.live.events.fetch_add(events, Ordering::Relaxed);
+        if timed > 0 {
+            let by_clock = match kernel_ns {
+                Some(_) => &self.live.kernel_timed,
+                None => &self.live.user_timed,
+            };
+            by_clock.fetch_add(timed, Ordering::Relaxed);
+        }
         self.live
             .bytes
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
@@ -789,13 +787,12 @@ impl Reader<'_> {
                 self.live.disconnects.fetch_add(1, Ordering::Relaxed);
                 return Poll::Ready(Err(format!("read: {error}")));
             }
-            let received_ns = self.received_ns();
             let bytes = read.filled();
             if bytes.is_empty() {
                 self.live.disconnects.fetch_add(1, Ordering::Relaxed);
                 return Poll::Ready(Ok(false));
             }
-            Poll::Ready(match self.take(bytes, received_ns) {
+            Poll::Ready(match self.take(bytes) {
                 Ok(Body::Continues) => Ok(true),
                 Ok(Body::Ended) => {
                     self.live.disconnects.fetch_add(1, Ordering::Relaxed);
@@ -913,7 +910,7 @@ async fn stream_http2(
             }
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
-                    if let Err(error) = reader.take(data, reader.received_ns()) {
+                    if let Err(error) = reader.take(data) {
                         break Err(error);
                     }
                 }
