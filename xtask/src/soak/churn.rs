@@ -25,9 +25,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::check::Check;
 use super::feed::{fill, Feed};
 use super::probes::{open_fds, rss, streams, wait_for, Streams};
-use super::report::Check;
 use super::wire::{read_head, subscribe_request};
 use crate::bench::processes::{ServerProcess, Tools};
 

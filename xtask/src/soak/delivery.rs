@@ -17,16 +17,15 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::check::Check;
 use super::feed::Feed;
 use super::probes::{metric, metrics, rss, streams, wait_for};
-use super::report::Check;
 use super::subscribers::{read, stall, Phase, ReaderOutcome};
 use super::tally::Tally;
 use super::wire::address;
 use crate::bench::processes::{ServerProcess, Tools};
 
-/// The namespace subscribers subscribe to (below it: where the feed publishes).
-pub(super) const NAMESPACE: &str = "/soak";
+/// Where the feed publishes: below the namespace the subscribers read.
 const FEED_NAMESPACE: &str = "/soak/feed";
 
 /// The replay history, in seconds of publishing: a churning subscriber resumes within

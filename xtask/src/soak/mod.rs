@@ -18,6 +18,7 @@
 //! path. Writes `soak.md`, `soak.json` and `soak-rss.svg` to `bench-report/` in cargo's
 //! target directory; exits non-zero naming every check that failed.
 
+mod check;
 mod churn;
 mod delivery;
 mod feed;

@@ -4,28 +4,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::check::Check;
 use super::churn::ChurnReport;
 use super::delivery::DeliveryReport;
 use crate::bench::charts::{compact, line_chart};
-
-/// One stated property of the server and whether this run found it to hold.
-#[derive(Debug, Serialize)]
-pub(super) struct Check {
-    pub(super) name: String,
-    pub(super) passed: bool,
-    /// What was measured.
-    pub(super) detail: String,
-}
-
-impl Check {
-    pub(super) fn new(name: &str, passed: bool, detail: String) -> Check {
-        Check {
-            name: name.to_owned(),
-            passed,
-            detail,
-        }
-    }
-}
 
 /// The whole soak report.
 #[derive(Debug, Serialize)]

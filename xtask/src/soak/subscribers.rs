@@ -9,9 +9,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
 
-use super::delivery::NAMESPACE;
 use super::tally::Tally;
 use super::wire::{read_head, subscribe_request, Dechunker};
+
+/// The namespace the soak's subscribers read (the feed publishes below it).
+pub(super) const NAMESPACE: &str = "/soak";
 
 /// The receive buffer a stalled subscriber asks for, so the server meets a full socket
 /// soon.
