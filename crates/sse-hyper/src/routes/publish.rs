@@ -63,11 +63,7 @@ pub(crate) async fn handle_single(
     )
     .await?;
     let event = single_event(kind, &body, &query)?;
-    let published = publish(state, vec![(namespace.clone(), event)], Numbered::No).await?;
-    let (id, subscribers) = published
-        .into_iter()
-        .next()
-        .expect("publishing one event gives one outcome");
+    let (id, subscribers) = publish_one(state, &namespace, event).await?;
     Ok(accepted(&id, namespace.as_str(), subscribers))
 }
 
@@ -174,6 +170,28 @@ async fn publish(
         .into_iter()
         .map(|outcome| (outcome.id, outcome.subscribers))
         .collect())
+}
+
+/// Publishes one validated event as [`publish`] does, without the batch's bookkeeping
+/// when the hub is local.
+async fn publish_one(
+    state: &State,
+    namespace: &Namespace,
+    event: Event,
+) -> Result<(Arc<str>, usize), ApiError> {
+    #[cfg(feature = "redis")]
+    if state.cluster().is_some() {
+        let published = publish(state, vec![(namespace.clone(), event)], Numbered::No).await?;
+        return Ok(published
+            .into_iter()
+            .next()
+            .expect("publishing one event gives one outcome"));
+    }
+    let published = state
+        .hub()
+        .publish(namespace, event)
+        .map_err(|error| Numbered::No.refusal(error))?;
+    Ok((published.id, published.subscribers))
 }
 
 /// Who is publishing, as far as the namespaces go.
