@@ -7,7 +7,7 @@ use sse_cli::bench_report::BenchReport;
 use super::charts::compact;
 use super::report::{
     ClientCheck, ClusterFanout, ClusterLatency, ClusterReport, ClusterRun, ClusterSection,
-    CriterionMean, Fanout, FirehoseRun, HttpPublish, Idle, Report,
+    CriterionMean, Fanout, FirehoseRun, HttpPublish, Idle, NchanSection, Report,
 };
 use super::scenarios::Plan;
 
@@ -35,6 +35,9 @@ pub(super) fn markdown(report: &Report, plan: &Plan) -> String {
     }
     if let Some(rows) = &report.http_publish {
         http_publish_table(&mut md, rows);
+    }
+    if let Some(nchan) = &report.http_publish_nchan {
+        nchan_section(&mut md, nchan);
     }
     if let Some(cluster) = &report.cluster {
         cluster_section(&mut md, cluster);
@@ -205,6 +208,50 @@ fn http_publish_table(md: &mut String, rows: &[HttpPublish]) {
             errors_json(&row.bench)
         );
     }
+}
+
+fn nchan_section(md: &mut String, section: &NchanSection) {
+    let _ = writeln!(
+        md,
+        "\n### Single events against nginx + nchan (same client, alternating)\n"
+    );
+    let comparison = match section {
+        NchanSection::Skipped { reason } => {
+            let _ = writeln!(md, "Skipped: {reason}.");
+            return;
+        }
+        NchanSection::Measured(comparison) => comparison,
+    };
+    let _ = writeln!(
+        md,
+        "{}, one worker pinned to the core of our server; client: `{}`.\n\n\
+         | round | ours events/s | nchan events/s | ours/nchan | errors (ours; nchan) |\n\
+         |---:|---:|---:|---:|---|",
+        comparison.nginx_version, comparison.client_command
+    );
+    for (index, round) in comparison.rounds.iter().enumerate() {
+        let ratio = (round.nchan_per_second > 0.0)
+            .then(|| format!("{:.2}x", round.ours_per_second / round.nchan_per_second));
+        let _ = writeln!(
+            md,
+            "| {} | {:.0} | {:.0} | {} | {}; {} |",
+            index + 1,
+            round.ours_per_second,
+            round.nchan_per_second,
+            or_na(ratio),
+            errors_json(&round.ours),
+            errors_json(&round.nchan)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nMedians: ours **{:.0}**, nchan **{:.0}** events/s: **{}** (target {:.1}x: {}).",
+        comparison.ours_median,
+        comparison.nchan_median,
+        or_na(comparison.ratio.map(|r| format!("{r:.2}x"))),
+        comparison.target_ratio,
+        if comparison.met { "met" } else { "not met" }
+    );
 }
 
 fn cluster_section(md: &mut String, section: &ClusterSection) {
@@ -543,6 +590,35 @@ mod tests {
             disconnects: 3,
             client_cpu: None,
         }
+    }
+
+    #[test]
+    fn the_nchan_comparison_shows_each_round_and_the_ratio_of_medians() {
+        use super::super::report::{NchanComparison, NchanRound};
+        let published = |events_published| BenchReport {
+            events_published,
+            ..run(None)
+        };
+        let comparison = NchanComparison::new(
+            "nginx version: nginx/1.22.1".to_owned(),
+            String::new(),
+            "ssectl bench --publish-batch 1".to_owned(),
+            vec![
+                NchanRound::new(published(1200), published(1000)),
+                NchanRound::new(published(900), published(1000)),
+                NchanRound::new(published(1300), published(1000)),
+            ],
+        );
+        assert_eq!(comparison.ratio, Some(1.2));
+        assert!(comparison.met);
+        let mut md = String::new();
+        nchan_section(&mut md, &NchanSection::Measured(Box::new(comparison)));
+        assert!(md.contains("| 2 | 900 | 1000 | 0.90x |"), "{md}");
+        assert!(md.contains("**1.20x** (target 1.2x: met)"), "{md}");
+        let mut md = String::new();
+        let reason = "nginx is not installed".to_owned();
+        nchan_section(&mut md, &NchanSection::Skipped { reason });
+        assert!(md.contains("Skipped: nginx is not installed."), "{md}");
     }
 
     #[test]
