@@ -222,35 +222,43 @@ fn nchan_section(md: &mut String, section: &NchanSection) {
         }
         NchanSection::Measured(comparison) => comparison,
     };
+    let wrk = comparison.wrk_command.as_deref().map_or_else(
+        || "`wrk` is not installed, so there is no figure at 32 connections".to_owned(),
+        |command| format!("and `{command}`"),
+    );
     let _ = writeln!(
         md,
-        "{}, one worker pinned to the core of our server; client: `{}`.\n\n\
-         | round | ours events/s | nchan events/s | ours/nchan | errors (ours; nchan) |\n\
-         |---:|---:|---:|---:|---|",
+        "{}, one worker pinned to the core of our server; client: `{}`, {wrk}.\n\n\
+         | round | ours events/s | nchan events/s | ours/nchan | wrk: ours req/s | wrk: nchan req/s | errors (ours; nchan) |\n\
+         |---:|---:|---:|---:|---:|---:|---|",
         comparison.nginx_version, comparison.client_command
     );
+    let ratio = |ours: f64, nchan: f64| (nchan > 0.0).then(|| format!("{:.2}x", ours / nchan));
+    let rate = |rate: Option<f64>| or_na(rate.map(|r| format!("{r:.0}")));
     for (index, round) in comparison.rounds.iter().enumerate() {
-        let ratio = (round.nchan_per_second > 0.0)
-            .then(|| format!("{:.2}x", round.ours_per_second / round.nchan_per_second));
         let _ = writeln!(
             md,
-            "| {} | {:.0} | {:.0} | {} | {}; {} |",
+            "| {} | {:.0} | {:.0} | {} | {} | {} | {}; {} |",
             index + 1,
             round.ours_per_second,
             round.nchan_per_second,
-            or_na(ratio),
+            or_na(ratio(round.ours_per_second, round.nchan_per_second)),
+            rate(round.ours_wrk_per_second),
+            rate(round.nchan_wrk_per_second),
             errors_json(&round.ours),
             errors_json(&round.nchan)
         );
     }
     let _ = writeln!(
         md,
-        "\nMedians: ours **{:.0}**, nchan **{:.0}** events/s: **{}** (target {:.1}x: {}).",
+        "\nMedians: ours **{:.0}**, nchan **{:.0}** events/s; ours/nchan, median of the \
+         rounds: **{}** (target {:.1}x: {}); with wrk: {}.",
         comparison.ours_median,
         comparison.nchan_median,
         or_na(comparison.ratio.map(|r| format!("{r:.2}x"))),
         comparison.target_ratio,
-        if comparison.met { "met" } else { "not met" }
+        if comparison.met { "met" } else { "not met" },
+        or_na(comparison.wrk_ratio.map(|r| format!("{r:.2}x")))
     );
 }
 
@@ -593,28 +601,42 @@ mod tests {
     }
 
     #[test]
-    fn the_nchan_comparison_shows_each_round_and_the_ratio_of_medians() {
+    fn the_nchan_comparison_shows_each_round_and_the_median_of_the_ratios() {
         use super::super::report::{NchanComparison, NchanRound};
         let published = |events_published| BenchReport {
             events_published,
             ..run(None)
         };
+        // Round by round 1.2x, 1.5x and 0.93x: the median ratio is 1.2x, while the
+        // ratio of the medians (1300 / 1400) would be 0.93x.
+        let mut rounds = vec![
+            NchanRound::new(published(2400), published(2000)),
+            NchanRound::new(published(900), published(600)),
+            NchanRound::new(published(1300), published(1400)),
+        ];
+        rounds[0].ours_wrk_per_second = Some(3000.0);
+        rounds[0].nchan_wrk_per_second = Some(2000.0);
         let comparison = NchanComparison::new(
             "nginx version: nginx/1.22.1".to_owned(),
             String::new(),
             "ssectl bench --publish-batch 1".to_owned(),
-            vec![
-                NchanRound::new(published(1200), published(1000)),
-                NchanRound::new(published(900), published(1000)),
-                NchanRound::new(published(1300), published(1000)),
-            ],
+            Some("wrk -t1 -c32".to_owned()),
+            rounds,
         );
         assert_eq!(comparison.ratio, Some(1.2));
+        assert_eq!(comparison.wrk_ratio, Some(1.5));
         assert!(comparison.met);
         let mut md = String::new();
         nchan_section(&mut md, &NchanSection::Measured(Box::new(comparison)));
-        assert!(md.contains("| 2 | 900 | 1000 | 0.90x |"), "{md}");
-        assert!(md.contains("**1.20x** (target 1.2x: met)"), "{md}");
+        assert!(
+            md.contains("| 1 | 2400 | 2000 | 1.20x | 3000 | 2000 |"),
+            "{md}"
+        );
+        assert!(md.contains("| 2 | 900 | 600 | 1.50x | n/a | n/a |"), "{md}");
+        assert!(
+            md.contains("**1.20x** (target 1.2x: met); with wrk: 1.50x"),
+            "{md}"
+        );
         let mut md = String::new();
         let reason = "nginx is not installed".to_owned();
         nchan_section(&mut md, &NchanSection::Skipped { reason });

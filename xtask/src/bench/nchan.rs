@@ -1,6 +1,8 @@
 //! nginx + nchan as a peer for single-event publishing: the same `ssectl bench` client
 //! publishing one event per request, back to back, to `ssectl serve` and to an nginx
-//! with a `nchan_publisher` location, alternating, in the same run.
+//! with a `nchan_publisher` location, alternating, in the same run. When `wrk` is
+//! installed, each server also takes `wrk -t1 -c32` (the load of issue 14's figures)
+//! right after; the project's own client alone decides whether the target is met.
 //!
 //! nginx runs from a configuration generated into a directory of its own (one worker,
 //! pinned to the core our server gets, listening on 127.0.0.1 on a free port, pid and
@@ -142,34 +144,131 @@ fn compare(tools: &Tools, plan: &Plan, nginx: &Nginx) -> Result<NchanComparison,
         args.extend(["--publish-batch".into(), "1".into()]);
         args
     };
+    let wrk = Wrk::find(plan)?;
     let mut measured = Vec::new();
     let mut client_command = String::new();
+    let mut wrk_command = None;
     let mut nginx_config = String::new();
     for round in 1..=rounds {
         eprintln!("xtask: HTTP publishing, single events: ours then nginx + nchan, round {round} of {rounds}");
-        let ours = {
+        let (ours, ours_wrk) = {
             let mut command = tools.command(&tools.ssectl, 0);
             command.args(["serve", "--listen", "127.0.0.1:0"]);
             let server = ServerProcess::start(command)?;
-            ssectl_bench(tools, &args(&server.base))?
+            let report = ssectl_bench(tools, &args(&server.base))?;
+            let wrk_rate = wrk
+                .as_ref()
+                .map(|w| w.run(tools, &server.base))
+                .transpose()?;
+            (report, wrk_rate)
         };
-        let nchan = {
+        let (nchan, nchan_wrk) = {
             let server = NginxProcess::start(tools, nginx)?;
             nginx_config.clone_from(&server.config);
             let base = format!("http://{}", server.addr);
             client_command = format!("ssectl bench {}", args(&base).join(" "));
-            let report = ssectl_bench(tools, &args(&base));
+            wrk_command = wrk.as_ref().map(|w| w.command(&base));
+            let measured = ssectl_bench(tools, &args(&base)).and_then(|report| {
+                let wrk_rate = wrk.as_ref().map(|w| w.run(tools, &base)).transpose()?;
+                Ok((report, wrk_rate))
+            });
             let error_log = server.error_log();
-            report.map_err(|e| format!("{e}; nginx's error log: {error_log}"))?
+            measured.map_err(|e| format!("{e}; nginx's error log: {error_log}"))?
         };
-        measured.push(NchanRound::new(ours, nchan));
+        let mut round = NchanRound::new(ours, nchan);
+        round.ours_wrk_per_second = ours_wrk;
+        round.nchan_wrk_per_second = nchan_wrk;
+        measured.push(round);
     }
     Ok(NchanComparison::new(
         nginx.version.clone(),
         nginx_config,
         client_command,
+        wrk_command,
         measured,
     ))
+}
+
+/// `wrk` (Debian's package), when installed: the load generator of issue 14's figures,
+/// 32 connections from one thread pinned to the client's core, each `POST` a 64-byte
+/// `text/plain` event. Its Lua script lives in a file of its own, removed when dropped.
+struct Wrk {
+    binary: PathBuf,
+    script: PathBuf,
+    duration: &'static str,
+}
+
+impl Wrk {
+    /// `wrk` from `PATH` with its script written, or `None` when it is not installed.
+    fn find(plan: &Plan) -> Result<Option<Wrk>, String> {
+        let Some(binary) = std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("wrk"))
+                .find(|candidate| candidate.is_file())
+        }) else {
+            return Ok(None);
+        };
+        let script = std::env::temp_dir().join(format!("xtask-wrk-{}.lua", std::process::id()));
+        let body = "x".repeat(64);
+        std::fs::write(
+            &script,
+            format!(
+                "wrk.method = \"POST\"\nwrk.body = \"{body}\"\n\
+                 wrk.headers[\"Content-Type\"] = \"text/plain\"\n"
+            ),
+        )
+        .map_err(|e| format!("{}: {e}", script.display()))?;
+        Ok(Some(Wrk {
+            binary,
+            script,
+            duration: plan.duration,
+        }))
+    }
+
+    fn args(&self, base: &str) -> Vec<String> {
+        vec![
+            "-t1".to_owned(),
+            "-c32".to_owned(),
+            format!("-d{}", self.duration),
+            "-s".to_owned(),
+            self.script.display().to_string(),
+            format!("{base}/publish{NAMESPACE}"),
+        ]
+    }
+
+    fn command(&self, base: &str) -> String {
+        format!("wrk {}", self.args(base).join(" "))
+    }
+
+    /// Requests per second against `base`; an error when any answer was not a success.
+    fn run(&self, tools: &Tools, base: &str) -> Result<f64, String> {
+        let output = tools
+            .command(&self.binary, 1)
+            .args(self.args(base))
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("cannot run wrk: {e}"))?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() || text.contains("Non-2xx") {
+            return Err(format!("{} failed: {}", self.command(base), text.trim()));
+        }
+        requests_per_second(&text)
+            .ok_or_else(|| format!("wrk printed no Requests/sec: {}", text.trim()))
+    }
+}
+
+impl Drop for Wrk {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.script);
+    }
+}
+
+/// The `Requests/sec:` figure of wrk's summary.
+fn requests_per_second(summary: &str) -> Option<f64> {
+    summary
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Requests/sec:"))
+        .and_then(|value| value.trim().parse().ok())
 }
 
 /// The configuration of an nginx serving nchan alone, from `dir`, on `addr`.
@@ -305,6 +404,15 @@ fn free_port() -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rate_is_read_from_wrks_summary() {
+        let summary = "Running 5s test @ http://127.0.0.1:1/publish/bench\n  1 threads and 32 \
+                       connections\n  612345 requests in 5.00s, 98.12MB read\n\
+                       Requests/sec: 122469.01\nTransfer/sec:     19.62MB\n";
+        assert_eq!(requests_per_second(summary), Some(122_469.01));
+        assert_eq!(requests_per_second("unable to connect"), None);
+    }
 
     #[test]
     fn the_config_is_one_pinned_foreground_worker_with_everything_in_its_directory() {

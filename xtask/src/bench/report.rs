@@ -147,14 +147,19 @@ pub(super) struct NchanComparison {
     pub(super) nginx_config: String,
     /// The client's command against nchan (against ours, only `--server` differs).
     pub(super) client_command: String,
+    /// The `wrk` command against nchan, when `wrk` is installed and ran too.
+    pub(super) wrk_command: Option<String>,
     pub(super) rounds: Vec<NchanRound>,
     /// Medians over the rounds, in published events per second.
     pub(super) ours_median: f64,
     pub(super) nchan_median: f64,
-    /// `ours_median / nchan_median`; `None` when nchan published nothing.
+    /// The median over the rounds of ours/nchan (each round's two runs follow each
+    /// other, so they share the machine's load); `None` when nchan published nothing.
     pub(super) ratio: Option<f64>,
+    /// The same for the `wrk` runs, when there were any.
+    pub(super) wrk_ratio: Option<f64>,
     pub(super) target_ratio: f64,
-    /// Whether `ratio` reaches `target_ratio`.
+    /// Whether `ratio` (the project's own client) reaches `target_ratio`.
     pub(super) met: bool,
 }
 
@@ -163,31 +168,47 @@ impl NchanComparison {
         nginx_version: String,
         nginx_config: String,
         client_command: String,
+        wrk_command: Option<String>,
         rounds: Vec<NchanRound>,
     ) -> NchanComparison {
         let ours_median = median(rounds.iter().map(|r| r.ours_per_second).collect());
         let nchan_median = median(rounds.iter().map(|r| r.nchan_per_second).collect());
-        let ratio = (nchan_median > 0.0).then(|| ours_median / nchan_median);
+        let ratio = median_ratio(
+            rounds
+                .iter()
+                .map(|r| (r.ours_per_second, r.nchan_per_second)),
+        );
+        let wrk_ratio = median_ratio(
+            rounds
+                .iter()
+                .filter_map(|r| Some((r.ours_wrk_per_second?, r.nchan_wrk_per_second?))),
+        );
         let target_ratio = super::nchan::TARGET_RATIO;
         NchanComparison {
             nginx_version,
             nginx_config,
             client_command,
+            wrk_command,
             rounds,
             ours_median,
             nchan_median,
             ratio,
+            wrk_ratio,
             target_ratio,
             met: ratio.is_some_and(|ratio| ratio >= target_ratio),
         }
     }
 }
 
-/// One round: ours, then nchan, each a fresh server.
+/// One round: ours, then nchan, each a fresh server; `ssectl bench` first, then `wrk`
+/// when it is installed.
 #[derive(Debug, Serialize)]
 pub(super) struct NchanRound {
     pub(super) ours_per_second: f64,
     pub(super) nchan_per_second: f64,
+    /// `wrk -t1 -c32`'s requests per second (one event each); `None` without `wrk`.
+    pub(super) ours_wrk_per_second: Option<f64>,
+    pub(super) nchan_wrk_per_second: Option<f64>,
     pub(super) ours: BenchReport,
     pub(super) nchan: BenchReport,
 }
@@ -197,10 +218,21 @@ impl NchanRound {
         NchanRound {
             ours_per_second: published_per_second(&ours),
             nchan_per_second: published_per_second(&nchan),
+            ours_wrk_per_second: None,
+            nchan_wrk_per_second: None,
             ours,
             nchan,
         }
     }
+}
+
+/// The median of `ours / nchan` over the pairs where nchan is above 0; `None` for none.
+fn median_ratio(pairs: impl Iterator<Item = (f64, f64)>) -> Option<f64> {
+    let ratios: Vec<f64> = pairs
+        .filter(|(_, nchan)| *nchan > 0.0)
+        .map(|(ours, nchan)| ours / nchan)
+        .collect();
+    (!ratios.is_empty()).then(|| median(ratios))
 }
 
 /// Events the client published per second of its measurement window.
