@@ -67,6 +67,9 @@ pub(crate) fn check_tokenless_admin<B>(request: &Request<B>) -> Result<(), ApiEr
 }
 
 fn require_loopback_host<B>(request: &Request<B>, what: &str, token: &str) -> Result<(), ApiError> {
+    if addressed_to_loopback(request) {
+        return Ok(());
+    }
     let host = request_host(request);
     if host.as_deref().is_some_and(is_loopback_name) {
         return Ok(());
@@ -89,6 +92,35 @@ fn request_host<B>(request: &Request<B>) -> Option<String> {
         return Some(authority.host().to_owned());
     }
     host_header(request.headers())
+}
+
+/// Whether the request is plainly addressed to a loopback name, judged without
+/// allocating: the URI's authority, else a `Host` header of exactly a loopback name with
+/// an optional numeric port. Every request this accepts [`request_host`] would accept
+/// too; anything unusual (user info, odd ports) is left to it.
+fn addressed_to_loopback<B>(request: &Request<B>) -> bool {
+    if let Some(authority) = request.uri().authority() {
+        return is_loopback_name(authority.host());
+    }
+    let Some(value) = request.headers().get(header::HOST) else {
+        return false;
+    };
+    let value = value.as_bytes();
+    let name = match value.iter().rposition(|&b| b == b':') {
+        Some(colon) if is_port(&value[colon + 1..]) => &value[..colon],
+        _ => value,
+    };
+    LOOPBACK_NAMES
+        .iter()
+        .any(|loopback| loopback.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// Whether `text` is a port number that any authority parser takes.
+fn is_port(text: &[u8]) -> bool {
+    !text.is_empty()
+        && text.len() <= 5
+        && text.iter().all(u8::is_ascii_digit)
+        && std::str::from_utf8(text).is_ok_and(|digits| digits.parse::<u16>().is_ok())
 }
 
 fn host_header(headers: &HeaderMap) -> Option<String> {
@@ -136,6 +168,41 @@ mod tests {
                 code(check_tokenless_admin(&request(Some(host), None))),
                 None,
                 "{host}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_quick_loopback_check_never_accepts_what_the_full_parse_refuses() {
+        for host in [
+            "localhost",
+            "LocalHost:8001",
+            "127.0.0.1:65535",
+            "127.0.0.1:65536",
+            "127.0.0.1:",
+            "127.0.0.1:80x",
+            "[::1]:1",
+            "[::1]",
+            "::1",
+            "x@localhost",
+            "localhost:8001@evil.example",
+            "evil.example",
+            "localhost.evil.example",
+            "127.0.0.1.evil.example:80",
+            "",
+        ] {
+            let request = request(Some(host), None);
+            let full = request_host(&request)
+                .as_deref()
+                .is_some_and(is_loopback_name);
+            if addressed_to_loopback(&request) {
+                assert!(full, "{host:?} passed the quick check only");
+            }
+        }
+        for plain in ["localhost", "LOCALHOST:8001", "127.0.0.1:1", "[::1]:8001"] {
+            assert!(
+                addressed_to_loopback(&request(Some(plain), None)),
+                "{plain}"
             );
         }
     }

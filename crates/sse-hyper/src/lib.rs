@@ -46,6 +46,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod idle;
+mod json_text;
 mod jwt;
 mod limits;
 mod publish;

@@ -26,30 +26,46 @@ pub(crate) enum BodyKind {
     NdJson,
 }
 
-/// Classifies a `Content-Type` header value; `None` for an unsupported type.
+/// Classifies a `Content-Type` header value; `None` for an unsupported type. The media
+/// type is compared without regard to case, and its parameters are ignored.
 pub(crate) fn body_kind(content_type: Option<&str>) -> Option<BodyKind> {
     let Some(content_type) = content_type else {
         return Some(BodyKind::Raw);
     };
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    match essence.as_str() {
-        "" | "application/octet-stream" | "application/x-www-form-urlencoded" => {
-            Some(BodyKind::Raw)
-        }
-        "application/json" => Some(BodyKind::Json),
-        "application/x-ndjson"
-        | "application/ndjson"
-        | "application/jsonl"
-        | "application/x-jsonlines" => Some(BodyKind::NdJson),
-        e if e.starts_with("text/") => Some(BodyKind::Raw),
-        e if e.starts_with("application/") && e.ends_with("+json") => Some(BodyKind::Json),
-        _ => None,
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    let is = |name: &str| essence.eq_ignore_ascii_case(name);
+    if essence.is_empty()
+        || is("application/octet-stream")
+        || is("application/x-www-form-urlencoded")
+    {
+        Some(BodyKind::Raw)
+    } else if is("application/json") {
+        Some(BodyKind::Json)
+    } else if is("application/x-ndjson")
+        || is("application/ndjson")
+        || is("application/jsonl")
+        || is("application/x-jsonlines")
+    {
+        Some(BodyKind::NdJson)
+    } else if starts_with_ignoring_case(essence, "text/") {
+        Some(BodyKind::Raw)
+    } else if starts_with_ignoring_case(essence, "application/")
+        && ends_with_ignoring_case(essence, "+json")
+    {
+        Some(BodyKind::Json)
+    } else {
+        None
     }
+}
+
+fn starts_with_ignoring_case(text: &str, prefix: &str) -> bool {
+    text.len() >= prefix.len()
+        && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
+fn ends_with_ignoring_case(text: &str, suffix: &str) -> bool {
+    text.len() >= suffix.len()
+        && text.as_bytes()[text.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
 }
 
 /// The event fields given in the query string.
@@ -278,6 +294,17 @@ mod tests {
             body_kind(Some("application/x-ndjson")),
             Some(BodyKind::NdJson)
         );
+        assert_eq!(body_kind(Some("TEXT/Plain")), Some(BodyKind::Raw));
+        assert_eq!(
+            body_kind(Some("Application/Merge-Patch+JSON; charset=utf-8")),
+            Some(BodyKind::Json)
+        );
+        assert_eq!(
+            body_kind(Some("APPLICATION/X-NDJSON")),
+            Some(BodyKind::NdJson)
+        );
+        assert_eq!(body_kind(Some(" ; charset=utf-8")), Some(BodyKind::Raw));
+        assert_eq!(body_kind(Some("application/+jso")), None);
         assert_eq!(body_kind(Some("image/png")), None);
         assert_eq!(body_kind(Some("multipart/form-data; boundary=x")), None);
     }

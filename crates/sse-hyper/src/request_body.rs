@@ -1,12 +1,15 @@
 //! Request bodies: the one bound every handler puts on them, and reading one whole
 //! within a limit.
 
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::task::Poll;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use http::{header, Request};
 use http_body::Body;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 
 use crate::error::{ApiError, ErrorCode};
 
@@ -41,27 +44,27 @@ where
 /// Reads the whole body of `request`, refusing one over `limit` bytes with `413` (at once
 /// when `Content-Length` says so, else as soon as the limit is passed), and one that has
 /// not arrived whole within `timeout` with `408`.
+///
+/// A body that arrived with its head (the usual publish) is read at the first poll, with
+/// no timer armed and, when it came in one piece, without copying it.
 pub(crate) async fn read_limited(
     request: Request<impl RequestBody>,
     limit: usize,
     timeout: Duration,
 ) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("the body is larger than the {limit}-byte limit"),
-        )
-    };
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {
-        return Err(too_large());
+        return Err(too_large(limit));
     }
-    let collecting = Limited::new(request.into_body(), limit).collect();
-    let Ok(collected) = tokio::time::timeout(timeout, collecting).await else {
+    let mut reading = pin!(read_whole(request.into_body(), limit));
+    if let Poll::Ready(read) = poll_fn(|cx| Poll::Ready(reading.as_mut().poll(cx))).await {
+        return read;
+    }
+    let Ok(read) = tokio::time::timeout(timeout, reading).await else {
         return Err(ApiError::new(
             ErrorCode::RequestTimeout,
             format!(
@@ -70,14 +73,51 @@ pub(crate) async fn read_limited(
             ),
         ));
     };
-    match collected {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(error) => Err(ApiError::new(
-            ErrorCode::BodyReadFailed,
-            format!("could not read the request body: {error}"),
-        )),
+    read
+}
+
+/// Reads `body` to its end, refusing it as soon as it passes `limit` bytes. Trailers are
+/// ignored.
+async fn read_whole(body: impl RequestBody, limit: usize) -> Result<Bytes, ApiError> {
+    let mut body = pin!(body);
+    let mut first = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
+    let mut length = 0usize;
+    while let Some(frame) = body.as_mut().frame().await {
+        let frame = frame.map_err(|error| {
+            let error: BoxError = error.into();
+            ApiError::new(
+                ErrorCode::BodyReadFailed,
+                format!("could not read the request body: {error}"),
+            )
+        })?;
+        let Ok(mut data) = frame.into_data() else {
+            continue;
+        };
+        let chunk = data.copy_to_bytes(data.remaining());
+        length = length.saturating_add(chunk.len());
+        if length > limit {
+            return Err(too_large(limit));
+        }
+        match &mut joined {
+            Some(joined) => joined.extend_from_slice(&chunk),
+            None if first.is_empty() => first = chunk,
+            None => {
+                let mut both = BytesMut::with_capacity(length);
+                both.extend_from_slice(&first);
+                both.extend_from_slice(&chunk);
+                joined = Some(both);
+            }
+        }
     }
+    Ok(joined.map_or(first, BytesMut::freeze))
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("the body is larger than the {limit}-byte limit"),
+    )
 }
 
 #[cfg(test)]
@@ -96,6 +136,45 @@ mod tests {
     async fn a_body_within_the_limit_is_read_whole() {
         let body = read_limited(request("Corgi"), 5, A_WHILE).await.unwrap();
         assert_eq!(body, "Corgi");
+    }
+
+    fn in_pieces(pieces: &[&'static str]) -> Request<impl RequestBody> {
+        let frames = pieces
+            .iter()
+            .map(|piece| {
+                Ok::<_, BoxError>(http_body::Frame::data(Bytes::from_static(piece.as_bytes())))
+            })
+            .collect::<Vec<_>>();
+        Request::new(StreamBody::new(futures::stream::iter(frames)))
+    }
+
+    #[tokio::test]
+    async fn a_body_in_pieces_is_joined_in_order() {
+        let body = read_limited(in_pieces(&["Co", "r", "", "gi"]), 5, A_WHILE)
+            .await
+            .unwrap();
+        assert_eq!(body, "Corgi");
+        let error = read_limited(in_pieces(&["Co", "r", "gis"]), 5, A_WHILE)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), ErrorCode::PayloadTooLarge);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_fails_is_refused_naming_the_failure() {
+        let frames = futures::stream::iter([
+            Ok(http_body::Frame::data(Bytes::from_static(b"Cor"))),
+            Err(BoxError::from("connection reset")),
+        ]);
+        let error = read_limited(Request::new(StreamBody::new(frames)), 5, A_WHILE)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), ErrorCode::BodyReadFailed);
+        assert!(
+            error.detail().contains("connection reset"),
+            "{}",
+            error.detail()
+        );
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@ use sse_cli::bench_report::{BenchReport, ReceiveClock};
 use super::charts::compact;
 use super::report::{
     ClientCheck, ClusterFanout, ClusterLatency, ClusterReport, ClusterRun, ClusterSection,
-    CriterionMean, Fanout, FirehoseRun, HttpPublish, Idle, Report,
+    CriterionMean, Fanout, FirehoseRun, HttpPublish, Idle, NchanSection, Report,
 };
 use super::scenarios::Plan;
 
@@ -35,6 +35,9 @@ pub(super) fn markdown(report: &Report, plan: &Plan) -> String {
     }
     if let Some(rows) = &report.http_publish {
         http_publish_table(&mut md, rows);
+    }
+    if let Some(nchan) = &report.http_publish_nchan {
+        nchan_section(&mut md, nchan);
     }
     if let Some(cluster) = &report.cluster {
         cluster_section(&mut md, cluster);
@@ -205,6 +208,58 @@ fn http_publish_table(md: &mut String, rows: &[HttpPublish]) {
             errors_json(&row.bench)
         );
     }
+}
+
+fn nchan_section(md: &mut String, section: &NchanSection) {
+    let _ = writeln!(
+        md,
+        "\n### Single events against nginx + nchan (same client, alternating)\n"
+    );
+    let comparison = match section {
+        NchanSection::Skipped { reason } => {
+            let _ = writeln!(md, "Skipped: {reason}.");
+            return;
+        }
+        NchanSection::Measured(comparison) => comparison,
+    };
+    let wrk = comparison.wrk_command.as_deref().map_or_else(
+        || "`wrk` is not installed, so there is no figure at 32 connections".to_owned(),
+        |command| format!("and `{command}`"),
+    );
+    let _ = writeln!(
+        md,
+        "{}, one worker pinned to the core of our server; client: `{}`, {wrk}.\n\n\
+         | round | ours events/s | nchan events/s | ours/nchan | wrk: ours req/s | wrk: nchan req/s | errors (ours; nchan) |\n\
+         |---:|---:|---:|---:|---:|---:|---|",
+        comparison.nginx_version, comparison.client_command
+    );
+    let ratio = |ours: f64, nchan: f64| (nchan > 0.0).then(|| format!("{:.2}x", ours / nchan));
+    let rate = |rate: Option<f64>| or_na(rate.map(|r| format!("{r:.0}")));
+    for (index, round) in comparison.rounds.iter().enumerate() {
+        let _ = writeln!(
+            md,
+            "| {} | {:.0} | {:.0} | {} | {} | {} | {}; {} |",
+            index + 1,
+            round.ours_per_second,
+            round.nchan_per_second,
+            or_na(ratio(round.ours_per_second, round.nchan_per_second)),
+            rate(round.ours_wrk_per_second),
+            rate(round.nchan_wrk_per_second),
+            errors_json(&round.ours),
+            errors_json(&round.nchan)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nMedians: ours **{:.0}**, nchan **{:.0}** events/s; ours/nchan, median of the \
+         rounds: **{}** (target {:.1}x: {}); with wrk: {}.",
+        comparison.ours_median,
+        comparison.nchan_median,
+        or_na(comparison.ratio.map(|r| format!("{r:.2}x"))),
+        comparison.target_ratio,
+        if comparison.met { "met" } else { "not met" },
+        or_na(comparison.wrk_ratio.map(|r| format!("{r:.2}x")))
+    );
 }
 
 fn cluster_section(md: &mut String, section: &ClusterSection) {
@@ -567,6 +622,49 @@ mod tests {
             disconnects: 3,
             client_cpu: None,
         }
+    }
+
+    #[test]
+    fn the_nchan_comparison_shows_each_round_and_the_median_of_the_ratios() {
+        use super::super::report::{NchanComparison, NchanRound};
+        let published = |events_published| BenchReport {
+            events_published,
+            ..run(None)
+        };
+        // Round by round 1.2x, 1.5x and 0.93x: the median ratio is 1.2x, while the
+        // ratio of the medians (1300 / 1400) would be 0.93x.
+        let mut rounds = vec![
+            NchanRound::new(published(2400), published(2000)),
+            NchanRound::new(published(900), published(600)),
+            NchanRound::new(published(1300), published(1400)),
+        ];
+        rounds[0].ours_wrk_per_second = Some(3000.0);
+        rounds[0].nchan_wrk_per_second = Some(2000.0);
+        let comparison = NchanComparison::new(
+            "nginx version: nginx/1.22.1".to_owned(),
+            String::new(),
+            "ssectl bench --publish-batch 1".to_owned(),
+            Some("wrk -t1 -c32".to_owned()),
+            rounds,
+        );
+        assert_eq!(comparison.ratio, Some(1.2));
+        assert_eq!(comparison.wrk_ratio, Some(1.5));
+        assert!(comparison.met);
+        let mut md = String::new();
+        nchan_section(&mut md, &NchanSection::Measured(Box::new(comparison)));
+        assert!(
+            md.contains("| 1 | 2400 | 2000 | 1.20x | 3000 | 2000 |"),
+            "{md}"
+        );
+        assert!(md.contains("| 2 | 900 | 600 | 1.50x | n/a | n/a |"), "{md}");
+        assert!(
+            md.contains("**1.20x** (target 1.2x: met); with wrk: 1.50x"),
+            "{md}"
+        );
+        let mut md = String::new();
+        let reason = "nginx is not installed".to_owned();
+        nchan_section(&mut md, &NchanSection::Skipped { reason });
+        assert!(md.contains("Skipped: nginx is not installed."), "{md}");
     }
 
     #[test]

@@ -19,7 +19,10 @@
 //!   server RSS per connection and CPU;
 //! - HTTP publishing: `ssectl bench --publish-rate` through the batch API at the target
 //!   rate, then at a rate no server takes (the ceiling of batches, and of single-event
-//!   requests, one at a time from one client);
+//!   requests, one at a time from one client); and single events from the same client
+//!   to `ssectl serve` and to nginx + nchan, alternating (`nchan.rs`: installed from
+//!   Debian when missing in a full run as root; skipped, saying why, otherwise and in
+//!   `--quick` when not installed);
 //! - cluster (Redis): a `redis-server` of the run's own and `ssectl serve --redis` nodes:
 //!   publishing through Redis, fan-out fed from Redis beside in memory, cross-node
 //!   latency, Redis CPU per event (see `cluster.rs`). Skipped, saying why, when no
@@ -38,6 +41,7 @@ mod client_check;
 mod cluster;
 mod criterion;
 mod markdown;
+mod nchan;
 pub(crate) mod processes;
 mod redis;
 mod report;
@@ -128,6 +132,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         http_publish: section("http-publish")
             .then(|| scenarios::http_publish(&tools, &plan))
             .transpose()?,
+        http_publish_nchan: section("http-publish").then(|| nchan::nchan_publish(&tools, &plan)),
         cluster: section("cluster")
             .then(|| cluster::cluster(&tools, &plan))
             .transpose()?,

@@ -37,6 +37,9 @@ pub(super) struct Report {
     pub(super) idle: Option<Idle>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) http_publish: Option<Vec<HttpPublish>>,
+    /// Single-event publishing against nginx + nchan, with the HTTP publishing section.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) http_publish_nchan: Option<NchanSection>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) cluster: Option<ClusterSection>,
 }
@@ -126,6 +129,132 @@ pub(super) struct HttpPublish {
     pub(super) bench: BenchReport,
 }
 
+/// Single events back to back against `ssectl serve` and nginx + nchan: measured, or
+/// skipped and why.
+#[derive(Debug, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub(super) enum NchanSection {
+    Skipped { reason: String },
+    Measured(Box<NchanComparison>),
+}
+
+/// The same client publishing one event per request to ours and to nchan, alternating.
+#[derive(Debug, Serialize)]
+pub(super) struct NchanComparison {
+    /// `nginx -v`.
+    pub(super) nginx_version: String,
+    /// The generated nginx configuration (of the last round; only paths and port vary).
+    pub(super) nginx_config: String,
+    /// The client's command against nchan (against ours, only `--server` differs).
+    pub(super) client_command: String,
+    /// The `wrk` command against nchan, when `wrk` is installed and ran too.
+    pub(super) wrk_command: Option<String>,
+    pub(super) rounds: Vec<NchanRound>,
+    /// Medians over the rounds, in published events per second.
+    pub(super) ours_median: f64,
+    pub(super) nchan_median: f64,
+    /// The median over the rounds of ours/nchan (each round's two runs follow each
+    /// other, so they share the machine's load); `None` when nchan published nothing.
+    pub(super) ratio: Option<f64>,
+    /// The same for the `wrk` runs, when there were any.
+    pub(super) wrk_ratio: Option<f64>,
+    pub(super) target_ratio: f64,
+    /// Whether `ratio` (the project's own client) reaches `target_ratio`.
+    pub(super) met: bool,
+}
+
+impl NchanComparison {
+    pub(super) fn new(
+        nginx_version: String,
+        nginx_config: String,
+        client_command: String,
+        wrk_command: Option<String>,
+        rounds: Vec<NchanRound>,
+    ) -> NchanComparison {
+        let ours_median = median(rounds.iter().map(|r| r.ours_per_second).collect());
+        let nchan_median = median(rounds.iter().map(|r| r.nchan_per_second).collect());
+        let ratio = median_ratio(
+            rounds
+                .iter()
+                .map(|r| (r.ours_per_second, r.nchan_per_second)),
+        );
+        let wrk_ratio = median_ratio(
+            rounds
+                .iter()
+                .filter_map(|r| Some((r.ours_wrk_per_second?, r.nchan_wrk_per_second?))),
+        );
+        let target_ratio = super::nchan::TARGET_RATIO;
+        NchanComparison {
+            nginx_version,
+            nginx_config,
+            client_command,
+            wrk_command,
+            rounds,
+            ours_median,
+            nchan_median,
+            ratio,
+            wrk_ratio,
+            target_ratio,
+            met: ratio.is_some_and(|ratio| ratio >= target_ratio),
+        }
+    }
+}
+
+/// One round: ours, then nchan, each a fresh server; `ssectl bench` first, then `wrk`
+/// when it is installed.
+#[derive(Debug, Serialize)]
+pub(super) struct NchanRound {
+    pub(super) ours_per_second: f64,
+    pub(super) nchan_per_second: f64,
+    /// `wrk -t1 -c32`'s requests per second (one event each); `None` without `wrk`.
+    pub(super) ours_wrk_per_second: Option<f64>,
+    pub(super) nchan_wrk_per_second: Option<f64>,
+    pub(super) ours: BenchReport,
+    pub(super) nchan: BenchReport,
+}
+
+impl NchanRound {
+    pub(super) fn new(ours: BenchReport, nchan: BenchReport) -> NchanRound {
+        NchanRound {
+            ours_per_second: published_per_second(&ours),
+            nchan_per_second: published_per_second(&nchan),
+            ours_wrk_per_second: None,
+            nchan_wrk_per_second: None,
+            ours,
+            nchan,
+        }
+    }
+}
+
+/// The median of `ours / nchan` over the pairs where nchan is above 0; `None` for none.
+fn median_ratio(pairs: impl Iterator<Item = (f64, f64)>) -> Option<f64> {
+    let ratios: Vec<f64> = pairs
+        .filter(|(_, nchan)| *nchan > 0.0)
+        .map(|(ours, nchan)| ours / nchan)
+        .collect();
+    (!ratios.is_empty()).then(|| median(ratios))
+}
+
+/// Events the client published per second of its measurement window.
+pub(super) fn published_per_second(bench: &BenchReport) -> f64 {
+    if bench.measured_seconds > 0.0 {
+        bench.events_published as f64 / bench.measured_seconds
+    } else {
+        0.0
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count); 0 for none.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[middle],
+        _ => (values[middle - 1] + values[middle]) / 2.0,
+    }
+}
+
 /// The cluster section: measured against one `redis-server`, or skipped and why.
 #[derive(Debug, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -192,4 +321,16 @@ pub(super) struct ClusterRun {
     /// `redis_cpu_seconds` per event published, in µs.
     pub(super) redis_cpu_us_per_event: Option<f64>,
     pub(super) bench: BenchReport,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_takes_the_middle_value_or_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![]), 0.0);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::processes::{
     cpu_seconds, firehose, open_streams, rss_kib, ssectl_bench, ServerProcess, Tools,
 };
-use super::report::{Attempt, Fanout, FirehoseRun, HttpPublish, Idle};
+use super::report::{published_per_second, Attempt, Fanout, FirehoseRun, HttpPublish, Idle};
 
 /// The sizes and durations of every scenario in one mode.
 pub(super) struct Plan {
@@ -284,16 +284,11 @@ pub(super) fn http_publish(tools: &Tools, plan: &Plan) -> Result<Vec<HttpPublish
         args.extend(["--publish-rate".into(), rate.to_string()]);
         args.extend(["--publish-batch".into(), batch.to_string()]);
         let bench = ssectl_bench(tools, &args)?;
-        let seconds = bench.measured_seconds;
         results.push(HttpPublish {
             name,
             offered_rate: (rate != UNREACHABLE).then_some(rate),
             events_per_request: batch,
-            published_per_second: if seconds > 0.0 {
-                bench.events_published as f64 / seconds
-            } else {
-                0.0
-            },
+            published_per_second: published_per_second(&bench),
             bench,
         });
     }
