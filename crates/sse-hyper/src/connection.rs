@@ -88,8 +88,7 @@ const CHUNK_PIECE_BYTES: usize = 64 * 1024;
 /// A batch vector that grew past this many events (a burst) is freed rather than kept.
 const KEEP_BATCH_CAPACITY: usize = 256;
 
-/// What every connection of one server shares.
-#[derive(Clone)]
+/// What every connection of one server shares (each connection holds it by [`Arc`]).
 pub(crate) struct Serving {
     /// hyper's builder, for everything not served here.
     pub(crate) builder: auto::Builder<TokioExecutor>,
@@ -114,18 +113,18 @@ pub(crate) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     service: SseService,
-    serving: Serving,
+    serving: Arc<Serving>,
     watcher: Watcher,
 ) {
     // Events are small and latency matters more than packet count.
     let _ = stream.set_nodelay(true);
     let deadline = Instant::now() + serving.head_timeout;
     #[cfg(feature = "tls")]
-    if let Some(tls) = serving.tls.clone() {
+    if serving.tls.is_some() {
         // Boxed, like the hyper paths below: a spawned connection's future is as large as
         // its largest state, and the direct path's streams (most connections) should not
         // carry the room for a TLS session or a hyper connection.
-        let tls = serve_tls(stream, peer, service, serving, tls, watcher, deadline);
+        let tls = serve_tls(stream, peer, service, serving, watcher, deadline);
         return Box::pin(tls).await;
     }
     serve_cleartext(stream, peer, service, serving, watcher, deadline).await;
@@ -168,11 +167,13 @@ async fn serve_tls(
     stream: TcpStream,
     peer: SocketAddr,
     service: SseService,
-    mut serving: Serving,
-    tls: crate::tls::TlsConfig,
+    serving: Arc<Serving>,
     watcher: Watcher,
     deadline: Instant,
 ) {
+    let Some(tls) = &serving.tls else {
+        return;
+    };
     let cut_offs = Arc::new(CutOffs::default());
     let stream = WriteTimeout::new(
         stream,
@@ -180,24 +181,25 @@ async fn serve_tls(
         Arc::clone(&serving.write_timeouts),
     )
     .with_cut_offs(Arc::clone(&cut_offs));
+    let mut closing = serving.closing.clone();
     let handshake = tokio::select! {
         handshake = tokio::time::timeout_at(deadline, tls.acceptor().accept(stream)) => handshake,
-        _ = serving.closing.wait_for(|closing| *closing) => {
+        _ = closing.wait_for(|closing| *closing) => {
             return tracing::debug!(%peer, "closed during the TLS handshake: the server is shutting down");
         }
     };
+    drop(closing);
     let stream = match handshake {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
         Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
     };
-    drop(serving.closing);
     // ALPN settled the protocol: no detection, which would wait for bytes unbounded.
     let http1 = stream.get_ref().1.alpn_protocol() != Some(b"h2");
     let builder = if http1 {
-        serving.builder.http1_only()
+        serving.builder.clone().http1_only()
     } else {
-        serving.builder.http2_only()
+        serving.builder.clone().http2_only()
     };
     let limits = (deadline, serving.head_timeout);
     let cut_offs = http1.then_some(cut_offs);
@@ -213,19 +215,12 @@ async fn serve_cleartext(
     mut stream: TcpStream,
     peer: SocketAddr,
     service: SseService,
-    serving: Serving,
+    serving: Arc<Serving>,
     watcher: Watcher,
     deadline: Instant,
 ) {
-    let Serving {
-        builder,
-        head_timeout,
-        write_timeout,
-        write_timeouts,
-        mut closing,
-        ..
-    } = serving;
     let is_subscribe = |path: &str| service.is_subscribe_path(path);
+    let mut closing = serving.closing.clone();
     let head = tokio::select! {
         head = tokio::time::timeout_at(deadline, read_head(&stream, is_subscribe)) => head,
         _ = closing.wait_for(|closing| *closing) => {
@@ -240,19 +235,23 @@ async fn serve_cleartext(
     };
     let (rest, builder, first_deadline) = match head {
         Head::Direct { request, rest } => {
-            match serve_direct(&stream, *request, &service, write_timeout).await {
+            match serve_direct(&stream, request, &service, serving.write_timeout).await {
                 Ok(Next::Close) => return,
                 // The connection speaks HTTP/1.1; skipping hyper-util's version detection
                 // also puts the next request under hyper's head-read timeout at once.
-                Ok(Next::Continue) => (rest, builder.http1_only(), Instant::now() + head_timeout),
+                Ok(Next::Continue) => (
+                    rest,
+                    serving.builder.clone().http1_only(),
+                    Instant::now() + serving.head_timeout,
+                ),
                 Err(error) => {
                     return tracing::debug!(%peer, %error, "connection ended with an error")
                 }
             }
         }
         // The protocol is known from the first bytes: no detection by hyper-util.
-        Head::Http1(read) => (read, builder.http1_only(), deadline),
-        Head::Http2(read) => (read, builder.http2_only(), deadline),
+        Head::Http1(read) => (read, serving.builder.clone().http1_only(), deadline),
+        Head::Http2(read) => (read, serving.builder.clone().http2_only(), deadline),
         Head::TooLarge(read) => {
             let refusal = service.refuse(limits::head_too_large(read));
             if let Err(error) = refuse(&mut stream, refusal).await {
@@ -268,11 +267,11 @@ async fn serve_cleartext(
             prefix: rest,
             stream,
         },
-        write_timeout,
-        write_timeouts,
+        serving.write_timeout,
+        Arc::clone(&serving.write_timeouts),
     )
     .with_cut_offs(Arc::clone(&cut_offs));
-    let limits = (first_deadline, head_timeout);
+    let limits = (first_deadline, serving.head_timeout);
     let cut_offs = http1.then_some(cut_offs);
     Box::pin(serve_with_hyper(
         io, peer, service, cut_offs, builder, limits, watcher,
@@ -419,14 +418,67 @@ pub(crate) fn parse_direct(bytes: &[u8]) -> Parsed {
 
 /// Answers one request: an event stream is written until it ends; any other answer is
 /// written whole.
+///
+/// Only what a stream needs lives across its writes: the request, the service's future
+/// (boxed: its room would otherwise be in every connection's task for the stream's whole
+/// life) and the response head are gone once the head is encoded.
 async fn serve_direct(
     stream: &TcpStream,
-    request: Request<Empty<Bytes>>,
+    request: Box<Request<Empty<Bytes>>>,
     service: &SseService,
     write_timeout: Duration,
 ) -> io::Result<Next> {
     let client_closes = wants_close(request.headers());
-    let response = service.handle(request).await;
+    let response = Box::pin(service.handle(unboxed(request))).await;
+    let (head, body) = match encode_head(response, client_closes) {
+        Encoded::EventStream { head, body } => (head, body),
+        Encoded::Whole { bytes, close } => {
+            write_all(stream, &bytes).await?;
+            return Ok(if close { Next::Close } else { Next::Continue });
+        }
+    };
+    let mut writer = StreamWriter {
+        stream,
+        body,
+        timeout: write_timeout,
+    };
+    let written = writer.write_all(&head).await;
+    drop(head);
+    let written = match written {
+        Ok(()) => writer.stream_body().await,
+        Err(error) => Err(error),
+    };
+    if written
+        .as_ref()
+        .is_err_and(|error| error.kind() == io::ErrorKind::TimedOut)
+    {
+        service
+            .state()
+            .streams()
+            .write_timeouts
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    written?;
+    Ok(Next::Close)
+}
+
+/// The request out of its box, the box freed here rather than when the caller's scope
+/// ends (which for a stream is when the stream ends).
+fn unboxed<T>(boxed: Box<T>) -> T {
+    *boxed
+}
+
+/// A response as this module writes it.
+enum Encoded {
+    /// An event stream: its head, then the body chunk by chunk until it ends.
+    EventStream { head: Vec<u8>, body: SseBody },
+    /// Any other answer, head and body; `close` ends the connection after it.
+    Whole { bytes: Vec<u8>, close: bool },
+}
+
+/// Encodes the head of `response` (and the body, unless it is an event stream), dropping
+/// the response's header map.
+fn encode_head(response: Response<SseBody>, client_closes: bool) -> Encoded {
     let (parts, body) = response.into_parts();
     let mut out = Vec::with_capacity(256);
     if body.is_event_stream() {
@@ -438,29 +490,7 @@ async fn serve_direct(
             Length::Chunked,
             true,
         );
-        let mut writer = StreamWriter {
-            stream,
-            body,
-            timeout: write_timeout,
-        };
-        let written = writer.write_all(&out).await;
-        drop(out);
-        let written = match written {
-            Ok(()) => writer.stream_body().await,
-            Err(error) => Err(error),
-        };
-        if written
-            .as_ref()
-            .is_err_and(|error| error.kind() == io::ErrorKind::TimedOut)
-        {
-            service
-                .state()
-                .streams()
-                .write_timeouts
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        written?;
-        return Ok(Next::Close);
+        return Encoded::EventStream { head: out, body };
     }
     let bytes = body.into_full();
     let length = if parts.status == StatusCode::NO_CONTENT || parts.status.is_informational() {
@@ -473,8 +503,7 @@ async fn serve_direct(
     if let Length::Exact(_) = length {
         out.extend_from_slice(&bytes);
     }
-    write_all(stream, &out).await?;
-    Ok(if close { Next::Close } else { Next::Continue })
+    Encoded::Whole { bytes: out, close }
 }
 
 /// Whether a `Connection` header lists the `close` option.
