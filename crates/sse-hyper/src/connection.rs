@@ -111,9 +111,14 @@ pub(crate) struct Serving {
     pub(crate) tls: Option<crate::tls::TlsConfig>,
 }
 
-/// Serves one accepted connection until it closes. `watcher` keeps graceful shutdown
-/// waiting for it.
-pub(crate) async fn serve(
+/// Spawns the task that serves one accepted connection until it closes. `watcher` keeps
+/// graceful shutdown waiting for it.
+///
+/// A spawned future is as large as its largest state, for the connection's whole life:
+/// so cleartext and TLS connections are spawned as different futures, a cleartext task
+/// holding no room for TLS, and each keeps only what its stream needs (see the boxed
+/// states below).
+pub(crate) fn spawn(
     stream: TcpStream,
     peer: SocketAddr,
     service: SseService,
@@ -125,17 +130,29 @@ pub(crate) async fn serve(
     let deadline = Instant::now() + serving.head_timeout;
     #[cfg(feature = "tls")]
     if serving.tls.is_some() {
-        // The handshake's future is boxed and freed once done; the session it gives is
-        // boxed and used in place. A spawned connection's future is as large as its
-        // largest state: a stream's task holds the session once, and a cleartext
-        // server's tasks hold no room for one.
-        let handshake = handshake(stream, peer, service, serving, watcher, deadline);
-        if let Some(session) = Box::pin(handshake).await {
-            session.serve().await;
-        }
+        tokio::spawn(serve_tls(stream, peer, service, serving, watcher, deadline));
         return;
     }
-    serve_cleartext(stream, peer, service, serving, watcher, deadline).await;
+    tokio::spawn(serve_cleartext(
+        stream, peer, service, serving, watcher, deadline,
+    ));
+}
+
+/// Serves a TLS connection: the handshake's future is boxed and freed once done, and the
+/// session it gives is boxed and used in place, so a stream's task holds it once.
+#[cfg(feature = "tls")]
+async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    service: SseService,
+    serving: Arc<Serving>,
+    watcher: Watcher,
+    deadline: Instant,
+) {
+    let handshake = handshake(stream, peer, service, serving, watcher, deadline);
+    if let Some(session) = Box::pin(handshake).await {
+        session.serve().await;
+    }
 }
 
 /// Serves `io` with hyper until it closes, or until no request has been in progress by

@@ -170,13 +170,13 @@ impl Server {
         serving: &Arc<Serving>,
         graceful: &GracefulShutdown,
     ) {
-        tokio::spawn(connection::serve(
+        connection::spawn(
             stream,
             peer,
             self.service.with_remote_addr(peer),
             Arc::clone(serving),
             graceful.watcher(),
-        ));
+        );
     }
 
     /// Keeps serving (every answer is now 503 or a health check saying so) for the
