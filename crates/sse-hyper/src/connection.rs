@@ -1,26 +1,26 @@
-//! One accepted connection, from the TLS handshake (when configured) to its close:
-//! cleartext event streams over HTTP/1.1 are written straight to the socket; everything
-//! else is served by hyper.
+//! One accepted connection, from the TLS handshake (when configured) to its close: event
+//! streams over HTTP/1.1 (cleartext, or TLS with ALPN `http/1.1`) are written straight to
+//! the connection; everything else is served by hyper.
 //!
 //! # Why a direct path
 //!
 //! A hyper HTTP/1 connection keeps an 8–16 KiB read buffer and an 8 KiB header buffer for
 //! its whole life. For a hub holding tens of thousands of mostly idle streams that is most
 //! of the memory per connection, and hyper's per-write dispatch is a third of the CPU time
-//! spent on each write. So the first request on a cleartext connection is read here: a
+//! spent on each write. So the first HTTP/1.x request of a connection is read here: a
 //! complete subscribe `GET` over HTTP/1.1 without a body goes to [`SseService::handle`]
 //! like any other request, and when the answer is an event stream this module writes the
 //! head and then each frame of the [`SseBody`] as one chunk, keeping only the
-//! subscription, the socket and a small write buffer. A refusal (a bad namespace, the
+//! subscription, the connection and its state. A refusal (a bad namespace, the
 //! connection limit) is written here too and the connection continues in hyper. Any other
 //! request (another route, a `POST`, HTTP/2's preface, a head with more headers than
 //! parsed here, or one not parseable) is given to hyper from its first byte, the bytes
 //! already read replayed in front. The HTTP semantics therefore stay hyper's, apart from
 //! the head writing below.
 //!
-//! TLS connections are handshaken here and then served by hyper throughout, over the
-//! protocol ALPN chose: the memory a direct path saves is small beside a TLS session's
-//! buffers.
+//! TLS connections are handshaken here; ALPN decides the rest. `h2` goes to hyper; any
+//! other (`http/1.1`, or none) is read and served like a cleartext connection, through
+//! rustls, whose buffers are then the connection's only ones.
 //!
 //! # One deadline for the first request
 //!
@@ -37,19 +37,23 @@
 //! incomplete then is answered `431` with the JSON error, and the connection closed.
 //! Heads that hyper reads are measured by the service (`limits.rs`).
 //!
-//! While a stream is open the socket is also watched for reads, so a client that goes away
-//! ends its subscription at once; bytes a client sends during a stream are discarded.
+//! While a stream is open the connection is also watched for reads, so a client that goes
+//! away ends its subscription at once; bytes a client sends during a stream are discarded.
 //!
 //! # Writing with bounded memory
 //!
 //! A batch is written as one chunk, but assembled in pieces of at most
-//! [`CHUNK_PIECE_BYTES`] in a buffer shared per thread; when the socket stops taking bytes
-//! only the unwritten rest of the current piece is kept for the connection. While a write
-//! waits, the connection gives up when the socket takes no bytes for the write timeout,
-//! or at once when the subscription is cut off for lagging. Every connection that hyper
-//! serves gets the same write timeout through [`WriteTimeout`] around its socket.
+//! [`CHUNK_PIECE_BYTES`] in a buffer shared per thread. Only what the connection takes
+//! counts as written: when it stops taking bytes, the connection keeps its place in the
+//! batch (whose events it holds anyway) and assembles the rest again when it can write,
+//! so no copy of a stalled piece is kept (over TLS, rustls buffers what it took). While a
+//! write waits, the connection gives up when no bytes go out for the write timeout, or
+//! at once when the subscription is cut off for lagging. Every connection that hyper
+//! serves, and every TLS connection under rustls, gets the same write timeout through
+//! [`WriteTimeout`] around its socket.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -65,10 +69,10 @@ use http_body_util::Empty;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::Watcher;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::body::SseBody;
 use crate::idle;
@@ -88,8 +92,7 @@ const CHUNK_PIECE_BYTES: usize = 64 * 1024;
 /// A batch vector that grew past this many events (a burst) is freed rather than kept.
 const KEEP_BATCH_CAPACITY: usize = 256;
 
-/// What every connection of one server shares.
-#[derive(Clone)]
+/// What every connection of one server shares (each connection holds it by [`Arc`]).
 pub(crate) struct Serving {
     /// hyper's builder, for everything not served here.
     pub(crate) builder: auto::Builder<TokioExecutor>,
@@ -108,27 +111,48 @@ pub(crate) struct Serving {
     pub(crate) tls: Option<crate::tls::TlsConfig>,
 }
 
-/// Serves one accepted connection until it closes. `watcher` keeps graceful shutdown
-/// waiting for it.
-pub(crate) async fn serve(
+/// Spawns the task that serves one accepted connection until it closes. `watcher` keeps
+/// graceful shutdown waiting for it.
+///
+/// A spawned future is as large as its largest state, for the connection's whole life:
+/// so cleartext and TLS connections are spawned as different futures, a cleartext task
+/// holding no room for TLS, and each keeps only what its stream needs (see the boxed
+/// states below).
+pub(crate) fn spawn(
     stream: TcpStream,
     peer: SocketAddr,
     service: SseService,
-    serving: Serving,
+    serving: Arc<Serving>,
     watcher: Watcher,
 ) {
     // Events are small and latency matters more than packet count.
     let _ = stream.set_nodelay(true);
     let deadline = Instant::now() + serving.head_timeout;
     #[cfg(feature = "tls")]
-    if let Some(tls) = serving.tls.clone() {
-        // Boxed, like the hyper paths below: a spawned connection's future is as large as
-        // its largest state, and the direct path's streams (most connections) should not
-        // carry the room for a TLS session or a hyper connection.
-        let tls = serve_tls(stream, peer, service, serving, tls, watcher, deadline);
-        return Box::pin(tls).await;
+    if serving.tls.is_some() {
+        tokio::spawn(serve_tls(stream, peer, service, serving, watcher, deadline));
+        return;
     }
-    serve_cleartext(stream, peer, service, serving, watcher, deadline).await;
+    tokio::spawn(serve_cleartext(
+        stream, peer, service, serving, watcher, deadline,
+    ));
+}
+
+/// Serves a TLS connection: the handshake's future is boxed and freed once done, and the
+/// session it gives is boxed and used in place, so a stream's task holds it once.
+#[cfg(feature = "tls")]
+async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    service: SseService,
+    serving: Arc<Serving>,
+    watcher: Watcher,
+    deadline: Instant,
+) {
+    let handshake = handshake(stream, peer, service, serving, watcher, deadline);
+    if let Some(session) = Box::pin(handshake).await {
+        session.serve().await;
+    }
 }
 
 /// Serves `io` with hyper until it closes, or until no request has been in progress by
@@ -161,18 +185,17 @@ async fn serve_with_hyper<I>(
     }
 }
 
-/// Handshakes, then hands the connection to hyper for the protocol ALPN chose, the first
-/// request still due by `deadline`.
+/// Handshakes by `deadline` (or until the server closes), giving the session to serve.
 #[cfg(feature = "tls")]
-async fn serve_tls(
+async fn handshake(
     stream: TcpStream,
     peer: SocketAddr,
     service: SseService,
-    mut serving: Serving,
-    tls: crate::tls::TlsConfig,
+    serving: Arc<Serving>,
     watcher: Watcher,
     deadline: Instant,
-) {
+) -> Option<Box<TlsSession>> {
+    let tls = serving.tls.as_ref()?;
     let cut_offs = Arc::new(CutOffs::default());
     let stream = WriteTimeout::new(
         stream,
@@ -180,109 +203,259 @@ async fn serve_tls(
         Arc::clone(&serving.write_timeouts),
     )
     .with_cut_offs(Arc::clone(&cut_offs));
+    let mut closing = serving.closing.clone();
     let handshake = tokio::select! {
         handshake = tokio::time::timeout_at(deadline, tls.acceptor().accept(stream)) => handshake,
-        _ = serving.closing.wait_for(|closing| *closing) => {
-            return tracing::debug!(%peer, "closed during the TLS handshake: the server is shutting down");
+        _ = closing.wait_for(|closing| *closing) => {
+            tracing::debug!(%peer, "closed during the TLS handshake: the server is shutting down");
+            return None;
         }
     };
     let stream = match handshake {
         Ok(Ok(stream)) => stream,
-        Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
-        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "TLS handshake failed");
+            return None;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return None;
+        }
     };
-    drop(serving.closing);
-    // ALPN settled the protocol: no detection, which would wait for bytes unbounded.
-    let http1 = stream.get_ref().1.alpn_protocol() != Some(b"h2");
-    let builder = if http1 {
-        serving.builder.http1_only()
-    } else {
-        serving.builder.http2_only()
-    };
-    let limits = (deadline, serving.head_timeout);
-    let cut_offs = http1.then_some(cut_offs);
-    Box::pin(serve_with_hyper(
-        stream, peer, service, cut_offs, builder, limits, watcher,
-    ))
-    .await;
+    Some(Box::new(TlsSession {
+        stream,
+        cut_offs,
+        peer,
+        service,
+        serving,
+        watcher,
+        deadline,
+    }))
 }
 
-/// Reads the first request head by `deadline`; serves a subscribe request directly,
-/// refuses a head too large, and hands anything else to hyper.
+/// A TLS connection after its handshake, and what serving it takes.
+#[cfg(feature = "tls")]
+struct TlsSession {
+    stream: tokio_rustls::server::TlsStream<WriteTimeout<TcpStream>>,
+    /// The subscriptions the socket's [`WriteTimeout`] watches (HTTP/1.x with hyper).
+    cut_offs: Arc<CutOffs>,
+    peer: SocketAddr,
+    service: SseService,
+    serving: Arc<Serving>,
+    watcher: Watcher,
+    /// When the first request must be in.
+    deadline: Instant,
+}
+
+#[cfg(feature = "tls")]
+impl TlsSession {
+    /// Over HTTP/2 hands the connection to hyper; over HTTP/1.x reads the first request
+    /// here like a cleartext one. The fields are used in place: moved out into locals,
+    /// the session would take room in this future too.
+    async fn serve(mut self: Box<Self>) {
+        // ALPN settled the protocol: no detection, which would wait for bytes unbounded.
+        let http2 = self.stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        let first = if http2 {
+            First::ToHyper {
+                read: Bytes::new(),
+                http2,
+                deadline: self.deadline,
+            }
+        } else {
+            // The socket under rustls has the write timeout already: the direct writer
+            // adds none.
+            let session = &mut *self;
+            let (io, service, serving) = (&mut session.stream, &session.service, &session.serving);
+            serve_first_request(io, session.peer, service, serving, None, session.deadline).await
+        };
+        // HTTP/1.x past the first request, whatever the bytes, unless ALPN chose HTTP/2.
+        if let First::ToHyper { read, deadline, .. } = first {
+            self.into_hyper(read, http2, deadline).await;
+        }
+    }
+
+    /// The session served by hyper from here on (see [`hand_over`]).
+    fn into_hyper(
+        self: Box<Self>,
+        read: Bytes,
+        http2: bool,
+        deadline: Instant,
+    ) -> Pin<Box<impl Future<Output = ()>>> {
+        let TlsSession {
+            stream,
+            cut_offs,
+            peer,
+            service,
+            serving,
+            watcher,
+            ..
+        } = *self;
+        hand_over(
+            stream, read, http2, deadline, cut_offs, serving, peer, service, watcher,
+        )
+    }
+}
+
+/// Serves a cleartext connection: its first request here, then hyper for the rest.
 async fn serve_cleartext(
     mut stream: TcpStream,
     peer: SocketAddr,
     service: SseService,
-    serving: Serving,
+    serving: Arc<Serving>,
     watcher: Watcher,
     deadline: Instant,
 ) {
-    let Serving {
-        builder,
-        head_timeout,
-        write_timeout,
-        write_timeouts,
-        mut closing,
-        ..
-    } = serving;
+    let timeout = Some(serving.write_timeout);
+    let first = serve_first_request(&mut stream, peer, &service, &serving, timeout, deadline).await;
+    if let First::ToHyper {
+        read,
+        http2,
+        deadline,
+    } = first
+    {
+        let cut_offs = Arc::new(CutOffs::default());
+        let io = WriteTimeout::new(
+            stream,
+            serving.write_timeout,
+            Arc::clone(&serving.write_timeouts),
+        )
+        .with_cut_offs(Arc::clone(&cut_offs));
+        let hyper = hand_over(
+            io, read, http2, deadline, cut_offs, serving, peer, service, watcher,
+        );
+        hyper.await;
+    }
+}
+
+/// The connection served by hyper from here on, `read` replayed in front, as HTTP/2 or
+/// HTTP/1 (then with `cut_offs` watched by the socket's [`WriteTimeout`]). Built here and
+/// boxed, so that none of it takes room in the task of a stream served directly.
+#[allow(clippy::too_many_arguments)]
+fn hand_over<T>(
+    io: T,
+    read: Bytes,
+    http2: bool,
+    first_deadline: Instant,
+    cut_offs: Arc<CutOffs>,
+    serving: Arc<Serving>,
+    peer: SocketAddr,
+    service: SseService,
+    watcher: Watcher,
+) -> Pin<Box<impl Future<Output = ()>>>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // The protocol is known from the first bytes (or ALPN): no detection by hyper-util,
+    // which also puts the next request under hyper's head-read timeout at once.
+    let builder = if http2 {
+        serving.builder.clone().http2_only()
+    } else {
+        serving.builder.clone().http1_only()
+    };
+    let io = Replayed {
+        prefix: read,
+        stream: io,
+    };
+    let limits = (first_deadline, serving.head_timeout);
+    let cut_offs = (!http2).then_some(cut_offs);
+    Box::pin(serve_with_hyper(
+        io, peer, service, cut_offs, builder, limits, watcher,
+    ))
+}
+
+/// What became of a connection's first request.
+enum First {
+    /// Answered here and closed, or failed: nothing is left to do.
+    Done,
+    /// For hyper: the bytes read from the connection so far (to replay), whether they
+    /// begin with the HTTP/2 preface, and when its first request must be in.
+    ToHyper {
+        read: Bytes,
+        http2: bool,
+        deadline: Instant,
+    },
+}
+
+/// Reads the first request head by `deadline`; serves a subscribe request here, refuses
+/// a head too large, and gives anything else back for hyper. `write_timeout` bounds the
+/// direct writer's waits, when `io` has no timeout of its own.
+async fn serve_first_request<T>(
+    io: &mut T,
+    peer: SocketAddr,
+    service: &SseService,
+    serving: &Serving,
+    write_timeout: Option<Duration>,
+    deadline: Instant,
+) -> First
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
     let is_subscribe = |path: &str| service.is_subscribe_path(path);
+    let mut closing = serving.closing.clone();
     let head = tokio::select! {
-        head = tokio::time::timeout_at(deadline, read_head(&stream, is_subscribe)) => head,
+        head = tokio::time::timeout_at(deadline, read_head(io, is_subscribe)) => head,
         _ = closing.wait_for(|closing| *closing) => {
-            return tracing::debug!(%peer, "closed before a request: the server is shutting down");
+            tracing::debug!(%peer, "closed before a request: the server is shutting down");
+            return First::Done;
         }
     };
     drop(closing);
     let head = match head {
         Ok(Ok(head)) => head,
-        Ok(Err(error)) => return tracing::debug!(%peer, %error, "reading the request failed"),
-        Err(_) => return tracing::debug!(%peer, "no request head within the timeout"),
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "reading the request failed");
+            return First::Done;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "no request head within the timeout");
+            return First::Done;
+        }
     };
-    let (rest, builder, first_deadline) = match head {
+    match head {
         Head::Direct { request, rest } => {
-            match serve_direct(&stream, *request, &service, write_timeout).await {
-                Ok(Next::Close) => return,
-                // The connection speaks HTTP/1.1; skipping hyper-util's version detection
-                // also puts the next request under hyper's head-read timeout at once.
-                Ok(Next::Continue) => (rest, builder.http1_only(), Instant::now() + head_timeout),
+            let writing = Writing {
+                timeout: write_timeout,
+                timeouts: &serving.write_timeouts,
+            };
+            match serve_direct(io, request, service, writing).await {
+                Ok(Next::Close) => First::Done,
+                Ok(Next::Continue) => First::ToHyper {
+                    read: rest,
+                    http2: false,
+                    deadline: Instant::now() + serving.head_timeout,
+                },
                 Err(error) => {
-                    return tracing::debug!(%peer, %error, "connection ended with an error")
+                    tracing::debug!(%peer, %error, "connection ended with an error");
+                    First::Done
                 }
             }
         }
-        // The protocol is known from the first bytes: no detection by hyper-util.
-        Head::Http1(read) => (read, builder.http1_only(), deadline),
-        Head::Http2(read) => (read, builder.http2_only(), deadline),
+        Head::Http1(read) => First::ToHyper {
+            read,
+            http2: false,
+            deadline,
+        },
+        Head::Http2(read) => First::ToHyper {
+            read,
+            http2: true,
+            deadline,
+        },
         Head::TooLarge(read) => {
             let refusal = service.refuse(limits::head_too_large(read));
-            if let Err(error) = refuse(&mut stream, refusal).await {
+            if let Err(error) = refuse(io, refusal).await {
                 tracing::debug!(%peer, %error, "answering a head too large failed");
             }
-            return;
+            First::Done
         }
-    };
-    let http1 = !rest.starts_with(HTTP2_PREFACE);
-    let cut_offs = Arc::new(CutOffs::default());
-    let io = WriteTimeout::new(
-        Replayed {
-            prefix: rest,
-            stream,
-        },
-        write_timeout,
-        write_timeouts,
-    )
-    .with_cut_offs(Arc::clone(&cut_offs));
-    let limits = (first_deadline, head_timeout);
-    let cut_offs = http1.then_some(cut_offs);
-    Box::pin(serve_with_hyper(
-        io, peer, service, cut_offs, builder, limits, watcher,
-    ))
-    .await;
+    }
 }
 
 /// Writes `refusal` and closes the connection, reading (and dropping) what the client
 /// still sends for a moment, so that it reads the answer rather than a reset.
-async fn refuse(stream: &mut TcpStream, refusal: Response<SseBody>) -> io::Result<()> {
+async fn refuse<T>(io: &mut T, refusal: Response<SseBody>) -> io::Result<()>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
     let (parts, body) = refusal.into_parts();
     let bytes = body.into_full();
     let mut out = Vec::with_capacity(256 + bytes.len());
@@ -294,9 +467,13 @@ async fn refuse(stream: &mut TcpStream, refusal: Response<SseBody>) -> io::Resul
         true,
     );
     out.extend_from_slice(&bytes);
-    write_all(stream, &out).await?;
-    stream.shutdown().await?;
-    let _ = tokio::time::timeout(REFUSAL_LINGER, client_gone(stream)).await;
+    io.write_all(&out).await?;
+    io.shutdown().await?;
+    let _ = tokio::time::timeout(
+        REFUSAL_LINGER,
+        std::future::poll_fn(|cx| poll_client_gone(io, cx)),
+    )
+    .await;
     Ok(())
 }
 
@@ -324,14 +501,16 @@ enum Next {
 
 /// Reads until a request head is complete, or until it is clear that hyper should have
 /// the connection. Only requests whose path `is_subscribe` accepts are served here.
-async fn read_head(stream: &TcpStream, is_subscribe: impl Fn(&str) -> bool) -> io::Result<Head> {
+async fn read_head<T>(io: &mut T, is_subscribe: impl Fn(&str) -> bool) -> io::Result<Head>
+where
+    T: AsyncRead + Unpin,
+{
     let mut buffer = Vec::with_capacity(1024);
     loop {
-        stream.readable().await?;
         let start = buffer.len();
         // One byte past the limit tells a head that is too large from one that fits.
         buffer.resize(start + 1024.min(MAX_HEAD_BYTES + 1 - start), 0);
-        match stream.try_read(&mut buffer[start..]) {
+        match io.read(&mut buffer[start..]).await {
             Ok(0) => {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -339,10 +518,6 @@ async fn read_head(stream: &TcpStream, is_subscribe: impl Fn(&str) -> bool) -> i
                 ))
             }
             Ok(read) => buffer.truncate(start + read),
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                buffer.truncate(start);
-                continue;
-            }
             Err(error) => return Err(error),
         }
         if buffer.len() < HTTP2_PREFACE.len() && HTTP2_PREFACE.starts_with(&buffer) {
@@ -417,16 +592,66 @@ pub(crate) fn parse_direct(bytes: &[u8]) -> Parsed {
     Parsed::Direct(Box::new(request), length)
 }
 
+/// How the direct writer bounds its waits: with `timeout`, it gives up when the
+/// connection takes no bytes for that long and counts it in `timeouts`; without, the
+/// connection's socket has a [`WriteTimeout`] of its own (under TLS).
+#[derive(Clone, Copy)]
+struct Writing<'a> {
+    timeout: Option<Duration>,
+    timeouts: &'a AtomicU64,
+}
+
 /// Answers one request: an event stream is written until it ends; any other answer is
 /// written whole.
-async fn serve_direct(
-    stream: &TcpStream,
-    request: Request<Empty<Bytes>>,
+///
+/// Only what a stream needs lives across its writes: the request, the service's future
+/// (boxed: its room would otherwise be in every connection's task for the stream's whole
+/// life) and the response head are gone once the head is encoded.
+async fn serve_direct<T>(
+    io: &mut T,
+    request: Box<Request<Empty<Bytes>>>,
     service: &SseService,
-    write_timeout: Duration,
-) -> io::Result<Next> {
+    writing: Writing<'_>,
+) -> io::Result<Next>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
     let client_closes = wants_close(request.headers());
-    let response = service.handle(request).await;
+    let response = Box::pin(service.handle(unboxed(request))).await;
+    let (head, body) = match encode_head(response, client_closes) {
+        Encoded::EventStream { head, body } => (head, body),
+        Encoded::Whole { bytes, close } => {
+            io.write_all(&bytes).await?;
+            io.flush().await?;
+            return Ok(if close { Next::Close } else { Next::Continue });
+        }
+    };
+    let mut writer = StreamWriter { io, body, writing };
+    writer.write_all(&head).await?;
+    drop(head);
+    writer.stream_body().await?;
+    Ok(Next::Close)
+}
+
+/// The request out of its box, the box freed here rather than when the caller's scope
+/// ends (which for a stream is when the stream ends).
+// The box is the point: taken by value, it is freed when this returns.
+#[allow(clippy::boxed_local)]
+fn unboxed<T>(boxed: Box<T>) -> T {
+    *boxed
+}
+
+/// A response as this module writes it.
+enum Encoded {
+    /// An event stream: its head, then the body chunk by chunk until it ends.
+    EventStream { head: Vec<u8>, body: SseBody },
+    /// Any other answer, head and body; `close` ends the connection after it.
+    Whole { bytes: Vec<u8>, close: bool },
+}
+
+/// Encodes the head of `response` (and the body, unless it is an event stream), dropping
+/// the response's header map.
+fn encode_head(response: Response<SseBody>, client_closes: bool) -> Encoded {
     let (parts, body) = response.into_parts();
     let mut out = Vec::with_capacity(256);
     if body.is_event_stream() {
@@ -438,29 +663,7 @@ async fn serve_direct(
             Length::Chunked,
             true,
         );
-        let mut writer = StreamWriter {
-            stream,
-            body,
-            timeout: write_timeout,
-        };
-        let written = writer.write_all(&out).await;
-        drop(out);
-        let written = match written {
-            Ok(()) => writer.stream_body().await,
-            Err(error) => Err(error),
-        };
-        if written
-            .as_ref()
-            .is_err_and(|error| error.kind() == io::ErrorKind::TimedOut)
-        {
-            service
-                .state()
-                .streams()
-                .write_timeouts
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        written?;
-        return Ok(Next::Close);
+        return Encoded::EventStream { head: out, body };
     }
     let bytes = body.into_full();
     let length = if parts.status == StatusCode::NO_CONTENT || parts.status.is_informational() {
@@ -473,8 +676,7 @@ async fn serve_direct(
     if let Length::Exact(_) = length {
         out.extend_from_slice(&bytes);
     }
-    write_all(stream, &out).await?;
-    Ok(if close { Next::Close } else { Next::Continue })
+    Encoded::Whole { bytes: out, close }
 }
 
 /// Whether a `Connection` header lists the `close` option.
@@ -536,26 +738,42 @@ fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// An event stream being written straight to its socket.
-struct StreamWriter<'a> {
-    stream: &'a TcpStream,
+/// An event stream being written straight to its connection.
+struct StreamWriter<'a, T> {
+    io: &'a mut T,
     body: SseBody,
-    /// How long the socket may take no bytes while a write waits.
-    timeout: Duration,
+    writing: Writing<'a>,
 }
 
-impl StreamWriter<'_> {
-    /// Writes the stream until it ends (then the last chunk is written) or the client goes
-    /// away. Everything taken from the stream at once goes out as one chunk.
+impl<T> StreamWriter<'_, T>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Writes the stream until it ends (then the last chunk is written and the connection
+    /// shut down) or the client goes away. Everything taken from the stream at once goes
+    /// out as one chunk.
     async fn stream_body(&mut self) -> io::Result<()> {
         let mut events = Vec::new();
         loop {
-            let more = tokio::select! {
-                more = std::future::poll_fn(|cx| self.body.poll_stream_into(cx, &mut events)) => more,
-                closed = client_gone(self.stream) => return closed,
-            };
-            if !more {
-                return self.write_all(b"0\r\n\r\n").await;
+            let StreamWriter { io, body, .. } = self;
+            let more = std::future::poll_fn(|cx| {
+                if let Poll::Ready(gone) = poll_client_gone(&mut **io, cx) {
+                    return Poll::Ready(gone.map(|()| None));
+                }
+                body.poll_stream_into(cx, &mut events)
+                    .map(|more| Ok(Some(more)))
+            })
+            .await?;
+            match more {
+                // The client closed its side.
+                None => return Ok(()),
+                Some(false) => {
+                    self.write_all(b"0\r\n\r\n").await?;
+                    return self
+                        .wait_for(|io, cx, _| Pin::new(io).poll_shutdown(cx))
+                        .await;
+                }
+                Some(true) => {}
             }
             self.write_chunk(&events).await?;
             events.clear();
@@ -565,57 +783,80 @@ impl StreamWriter<'_> {
         }
     }
 
-    /// Writes `events` as one chunk, assembled a bounded piece at a time; keeps only the
-    /// unwritten rest of one piece while the socket is full.
+    /// Writes `events` as one chunk, assembled a bounded piece at a time.
     async fn write_chunk(&mut self, events: &[Bytes]) -> io::Result<()> {
         let length: usize = events.iter().map(Bytes::len).sum();
         if length == 0 {
             return Ok(());
         }
         let mut chunk = ChunkParts::new(length, events);
-        loop {
-            match try_write_pieces(self.stream, &mut chunk)? {
-                None => return Ok(()),
-                Some(unwritten) => self.write_all(&unwritten).await?,
-            }
-        }
+        self.wait_for(|io, cx, progressed| {
+            std::task::ready!(poll_write_pieces(io, cx, &mut chunk, progressed))?;
+            Pin::new(io).poll_flush(cx)
+        })
+        .await
     }
 
-    /// Writes all of `bytes`, waiting while the socket is full; fails when it takes no
-    /// bytes for the timeout ([`io::ErrorKind::TimedOut`]) or as soon as the
-    /// subscription is cut off.
-    async fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
-        let StreamWriter {
-            stream,
-            body,
-            timeout,
-        } = self;
-        let mut deadline = tokio::time::Instant::now() + *timeout;
-        while !bytes.is_empty() {
-            match stream.try_write(bytes) {
-                Ok(written) => {
-                    bytes = &bytes[written..];
-                    deadline = tokio::time::Instant::now() + *timeout;
+    /// Writes all of `bytes`.
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut rest = bytes;
+        self.wait_for(|io, cx, progressed| {
+            while !rest.is_empty() {
+                let written = std::task::ready!(Pin::new(&mut *io).poll_write(cx, rest))?;
+                if written == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    tokio::select! {
-                        writable = tokio::time::timeout_at(deadline, stream.writable()) => {
-                            writable.map_err(|_| io::Error::new(
-                                io::ErrorKind::TimedOut,
-                                format!("the client took no bytes for {timeout:?}"),
-                            ))??;
-                        }
-                        reason = std::future::poll_fn(|cx| body.poll_cut_off(cx)) => {
-                            return Err(io::Error::other(format!(
-                                "given up with a write pending: {reason}"
-                            )));
-                        }
-                    }
-                }
-                Err(error) => return Err(error),
+                rest = &rest[written..];
+                *progressed = true;
             }
-        }
-        Ok(())
+            Pin::new(io).poll_flush(cx)
+        })
+        .await
+    }
+
+    /// Drives `write` (which writes what the connection takes without waiting, sets its
+    /// flag when any byte went out, and is `Ready` once done) to its end. Fails when the
+    /// connection takes no bytes for the write timeout ([`io::ErrorKind::TimedOut`],
+    /// counted) or as soon as the subscription is cut off. The timer exists only while a
+    /// write waits.
+    async fn wait_for<W>(&mut self, mut write: W) -> io::Result<()>
+    where
+        W: FnMut(&mut T, &mut Context<'_>, &mut bool) -> Poll<io::Result<()>>,
+    {
+        let StreamWriter { io, body, writing } = self;
+        let mut deadline: Option<Pin<Box<Sleep>>> = None;
+        std::future::poll_fn(|cx| {
+            let mut progressed = false;
+            if let Poll::Ready(written) = write(&mut **io, cx, &mut progressed) {
+                return Poll::Ready(written);
+            }
+            if let Poll::Ready(reason) = body.poll_cut_off(cx) {
+                return Poll::Ready(Err(io::Error::other(format!(
+                    "given up with a write pending: {reason}"
+                ))));
+            }
+            let Some(timeout) = writing.timeout else {
+                return Poll::Pending;
+            };
+            let sleep = match &mut deadline {
+                Some(sleep) => {
+                    if progressed {
+                        sleep.as_mut().reset(Instant::now() + timeout);
+                    }
+                    sleep
+                }
+                None => deadline.insert(Box::pin(tokio::time::sleep(timeout))),
+            };
+            if sleep.as_mut().poll(cx).is_ready() {
+                writing.timeouts.fetch_add(1, Ordering::Relaxed);
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the client took no bytes for {timeout:?}"),
+                )));
+            }
+            Poll::Pending
+        })
+        .await
     }
 }
 
@@ -626,8 +867,46 @@ thread_local! {
     static CHUNK: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Writes the chunk's pieces as far as `io` takes them without waiting; `Ready` once the
+/// whole chunk is written. When `io` stops taking bytes, `chunk` is left just past the
+/// last byte taken, and the rest of the piece is dropped (to be assembled again).
+fn poll_write_pieces<T>(
+    io: &mut T,
+    cx: &mut Context<'_>,
+    chunk: &mut ChunkParts<'_>,
+    progressed: &mut bool,
+) -> Poll<io::Result<()>>
+where
+    T: AsyncWrite + Unpin,
+{
+    CHUNK.with_borrow_mut(|piece| loop {
+        piece.clear();
+        let start = chunk.clone();
+        if !chunk.fill(piece, CHUNK_PIECE_BYTES) {
+            return Poll::Ready(Ok(()));
+        }
+        let mut written = 0;
+        while written < piece.len() {
+            match Pin::new(&mut *io).poll_write(cx, &piece[written..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(count)) => {
+                    written += count;
+                    *progressed = true;
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => {
+                    *chunk = start;
+                    chunk.advance(written);
+                    return Poll::Pending;
+                }
+            }
+        }
+    })
+}
+
 /// The bytes of one chunk of the chunked coding, as parts (the size line, each event, the
 /// closing CRLF), and how far writing got.
+#[derive(Clone)]
 struct ChunkParts<'a> {
     size_line: ([u8; 18], usize),
     events: &'a [Bytes],
@@ -675,6 +954,23 @@ impl<'a> ChunkParts<'a> {
         }
         copied_any
     }
+
+    /// Moves past the next `count` bytes without copying them.
+    fn advance(&mut self, mut count: usize) {
+        while count > 0 {
+            let Some(part) = self.part(self.part) else {
+                return;
+            };
+            let part_len = part.len();
+            let take = (part_len - self.offset).min(count);
+            count -= take;
+            self.offset += take;
+            if self.offset == part_len {
+                self.part += 1;
+                self.offset = 0;
+            }
+        }
+    }
 }
 
 /// The chunk size line: `length` in hex and CRLF, right-aligned in the array, with where
@@ -696,28 +992,6 @@ fn size_line(length: usize) -> ([u8; 18], usize) {
     (line, start)
 }
 
-/// Writes the chunk's pieces as far as the socket takes them without waiting; gives back
-/// the unwritten rest of the piece it stopped in (at most [`CHUNK_PIECE_BYTES`]), or
-/// `None` once the whole chunk is written.
-fn try_write_pieces(stream: &TcpStream, chunk: &mut ChunkParts<'_>) -> io::Result<Option<Vec<u8>>> {
-    CHUNK.with_borrow_mut(|piece| loop {
-        piece.clear();
-        if !chunk.fill(piece, CHUNK_PIECE_BYTES) {
-            return Ok(None);
-        }
-        let mut written = 0;
-        while written < piece.len() {
-            match stream.try_write(&piece[written..]) {
-                Ok(count) => written += count,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    return Ok(Some(piece[written..].to_vec()));
-                }
-                Err(error) => return Err(error),
-            }
-        }
-    })
-}
-
 /// Appends the `events`, `length` bytes in all, as one chunk of the chunked coding.
 #[cfg(test)]
 fn encode_chunk(out: &mut Vec<u8>, length: usize, events: &[Bytes]) {
@@ -725,33 +999,22 @@ fn encode_chunk(out: &mut Vec<u8>, length: usize, events: &[Bytes]) {
     while chunk.fill(out, usize::MAX) {}
 }
 
-/// Completes when the client closes its side or the connection fails; anything it sends
-/// meanwhile is read and dropped.
-async fn client_gone(stream: &TcpStream) -> io::Result<()> {
+/// Ready once the client closed its side (`Ok`) or the connection failed; anything it
+/// sends meanwhile is read and dropped.
+fn poll_client_gone<T>(io: &mut T, cx: &mut Context<'_>) -> Poll<io::Result<()>>
+where
+    T: AsyncRead + Unpin,
+{
+    let mut discard = [0u8; 256];
     loop {
-        stream.readable().await?;
-        let mut discard = [0u8; 256];
-        match stream.try_read(&mut discard) {
-            Ok(0) => return Ok(()),
-            Ok(_) => {}
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-            Err(error) => return Err(error),
+        let mut read = ReadBuf::new(&mut discard);
+        match Pin::new(&mut *io).poll_read(cx, &mut read) {
+            Poll::Ready(Ok(())) if read.filled().is_empty() => return Poll::Ready(Ok(())),
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+            Poll::Pending => return Poll::Pending,
         }
     }
-}
-
-/// Writes a whole answer that is not an event stream.
-async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        match stream.try_write(bytes) {
-            Ok(written) => bytes = &bytes[written..],
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                stream.writable().await?;
-            }
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(())
 }
 
 /// The service as hyper serves it on one connection: on HTTP/1.x, the subscription of
@@ -807,13 +1070,13 @@ where
     }
 }
 
-/// The socket with bytes already read from it put back in front, for hyper.
-struct Replayed {
+/// A connection with bytes already read from it put back in front, for hyper.
+struct Replayed<T> {
     prefix: Bytes,
-    stream: TcpStream,
+    stream: T,
 }
 
-impl AsyncRead for Replayed {
+impl<T: AsyncRead + Unpin> AsyncRead for Replayed<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -833,7 +1096,7 @@ impl AsyncRead for Replayed {
     }
 }
 
-impl AsyncWrite for Replayed {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Replayed<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -881,6 +1144,70 @@ mod tests {
         out.clear();
         encode_chunk(&mut out, 4096, &[Bytes::from(vec![b'x'; 4096])]);
         assert!(out.starts_with(b"1000\r\nxx"));
+    }
+
+    /// A connection that takes at most `step` bytes per write, and is full at every other
+    /// write.
+    struct Trickle {
+        taken: Vec<u8>,
+        step: usize,
+        full: bool,
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.full = !self.full;
+            if self.full {
+                return Poll::Pending;
+            }
+            let count = buf.len().min(self.step);
+            self.taken.extend_from_slice(&buf[..count]);
+            Poll::Ready(Ok(count))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn a_chunk_resumes_after_the_bytes_the_connection_took() {
+        let mut events: Vec<Bytes> = (0..300)
+            .map(|i| Bytes::from(format!("id: {i}\ndata: event {i}\n\n")))
+            .collect();
+        events.insert(7, Bytes::from(vec![b'x'; CHUNK_PIECE_BYTES + 100]));
+        events.insert(9, Bytes::new());
+        let length = events.iter().map(Bytes::len).sum();
+        let mut expected = Vec::new();
+        encode_chunk(&mut expected, length, &events);
+        let mut connection = Trickle {
+            taken: Vec::new(),
+            step: 1000,
+            full: false,
+        };
+        let mut chunk = ChunkParts::new(length, &events);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut progressed = false;
+        let mut stalls = 0;
+        while poll_write_pieces(&mut connection, &mut cx, &mut chunk, &mut progressed).is_pending()
+        {
+            stalls += 1;
+            assert!(stalls < 1_000_000, "the chunk never completes");
+        }
+        assert!(stalls > 1 && progressed);
+        assert_eq!(connection.taken.len(), expected.len());
+        assert!(
+            connection.taken == expected,
+            "the bytes went out in order, once each"
+        );
     }
 
     #[test]
@@ -1019,9 +1346,9 @@ mod tests {
         use tokio::io::AsyncWriteExt;
         let head = b"GET /somewhere HTTP/1.1\r\nHost: t\r\n\r\n";
         for (subscribe, direct) in [(true, true), (false, false)] {
-            let (mut peer, stream) = socket_pair().await;
+            let (mut peer, mut stream) = socket_pair().await;
             peer.write_all(head).await.unwrap();
-            match read_head(&stream, |path| subscribe && path == "/somewhere").await {
+            match read_head(&mut stream, |path| subscribe && path == "/somewhere").await {
                 Ok(Head::Direct { .. }) => assert!(direct),
                 Ok(Head::Http1(read)) => {
                     assert!(!direct);
@@ -1038,16 +1365,16 @@ mod tests {
         use tokio::io::AsyncWriteExt;
         let filler = "f".repeat(MAX_HEAD_BYTES - 100);
         let fits = format!("POST /publish/a HTTP/1.1\r\nX-Filler: {filler}\r\n\r\nbody");
-        let (mut peer, stream) = socket_pair().await;
+        let (mut peer, mut stream) = socket_pair().await;
         peer.write_all(fits.as_bytes()).await.unwrap();
-        match read_head(&stream, |_| true).await.unwrap() {
+        match read_head(&mut stream, |_| true).await.unwrap() {
             Head::Http1(read) => assert!(read.ends_with(b"\r\n\r\nbody")),
             _ => panic!("a POST whose head fits is hyper's"),
         }
-        let (mut peer, stream) = socket_pair().await;
+        let (mut peer, mut stream) = socket_pair().await;
         let too_large = format!("POST /publish/a HTTP/1.1\r\nX-Filler: {filler}{filler}\r\n");
         peer.write_all(too_large.as_bytes()).await.unwrap();
-        match read_head(&stream, |_| true).await.unwrap() {
+        match read_head(&mut stream, |_| true).await.unwrap() {
             Head::TooLarge(read) => assert_eq!(read, MAX_HEAD_BYTES + 1),
             _ => panic!("a head past the limit is refused"),
         }
@@ -1056,9 +1383,9 @@ mod tests {
     #[tokio::test]
     async fn the_http2_preface_goes_to_hyper_as_http2() {
         use tokio::io::AsyncWriteExt;
-        let (mut peer, stream) = socket_pair().await;
+        let (mut peer, mut stream) = socket_pair().await;
         peer.write_all(HTTP2_PREFACE).await.unwrap();
-        match read_head(&stream, |_| true).await.unwrap() {
+        match read_head(&mut stream, |_| true).await.unwrap() {
             Head::Http2(read) => assert_eq!(&read[..], HTTP2_PREFACE),
             _ => panic!("the preface is HTTP/2"),
         }

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -114,15 +115,16 @@ impl Server {
             .keep_alive_timeout(config.http2_keepalive_timeout)
             .max_header_list_size(u32::try_from(head_limit).unwrap_or(u32::MAX));
         let (closing, closing_receiver) = tokio::sync::watch::channel(false);
-        let serving = Serving {
+        // Shared: a connection's task holds a pointer, not its own copy of the builders.
+        let serving = Arc::new(Serving {
             builder,
             head_timeout: config.header_read_timeout,
             write_timeout: config.write_timeout,
-            write_timeouts: std::sync::Arc::clone(&state.streams().write_timeouts),
+            write_timeouts: Arc::clone(&state.streams().write_timeouts),
             closing: closing_receiver,
             #[cfg(feature = "tls")]
             tls: config.tls.clone(),
-        };
+        });
         let graceful = GracefulShutdown::new();
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "serving server-sent events");
@@ -165,16 +167,16 @@ impl Server {
         &self,
         stream: TcpStream,
         peer: SocketAddr,
-        serving: &Serving,
+        serving: &Arc<Serving>,
         graceful: &GracefulShutdown,
     ) {
-        tokio::spawn(connection::serve(
+        connection::spawn(
             stream,
             peer,
             self.service.with_remote_addr(peer),
-            serving.clone(),
+            Arc::clone(serving),
             graceful.watcher(),
-        ));
+        );
     }
 
     /// Keeps serving (every answer is now 503 or a health check saying so) for the
@@ -182,7 +184,7 @@ impl Server {
     async fn accept_while_draining(
         &self,
         listener: &TcpListener,
-        serving: &Serving,
+        serving: &Arc<Serving>,
         graceful: &GracefulShutdown,
     ) {
         let delay = tokio::time::sleep(self.service.state().config().drain_delay);

@@ -309,3 +309,80 @@ async fn status_over_tls(server: &TestServer, cert_der: &[u8]) -> serde_json::Va
     let body = response.into_body().collect().await.unwrap().to_bytes();
     serde_json::from_slice(&body).unwrap()
 }
+
+/// Reads from `tls` into `seen` until it holds `needle`, failing past the suite's
+/// deadline or at the end of the stream.
+async fn read_until(
+    tls: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    seen: &mut Vec<u8>,
+    needle: &str,
+) {
+    use tokio::io::AsyncReadExt;
+    let what = format!("{needle:?} over TLS");
+    within(&what, async {
+        let mut buffer = [0u8; 4096];
+        while !String::from_utf8_lossy(seen).contains(needle) {
+            let read = tls.read(&mut buffer).await.unwrap();
+            assert!(read > 0, "the stream ended before {needle:?}: {seen:?}");
+            seen.extend_from_slice(&buffer[..read]);
+        }
+    })
+    .await;
+}
+
+/// Over TLS with ALPN `http/1.1`, an event stream is written by the direct path, as over
+/// cleartext: its head says the connection closes with the stream (hyper's would not),
+/// events arrive, the server notices the client leaving, and a client that resumes with
+/// `Last-Event-ID` gets what it missed.
+#[tokio::test]
+async fn https_http1_event_streams_are_written_directly_and_resume() {
+    use tokio::io::AsyncWriteExt;
+    let identity = self_signed();
+    let server = TestServer::start(Server::builder().tls(identity.tls.clone())).await;
+    let secure = sse_core::Namespace::parse("/secure").unwrap();
+    let mut tls = connect(&server, &identity.cert_der, &[b"http/1.1"]).await;
+    tls.write_all(b"GET /subscribe/secure HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    read_until(&mut tls, &mut seen, "\r\n\r\n").await;
+    let head = String::from_utf8_lossy(&seen).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(
+        head.contains("\r\ncontent-type: text/event-stream\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.contains("\r\ntransfer-encoding: chunked\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nconnection: close\r\n"), "{head}");
+    server.wait_for_subscribers(1).await;
+    let first = server
+        .hub
+        .publish(&secure, sse_core::Event::new("first over tls"))
+        .unwrap();
+    read_until(&mut tls, &mut seen, "data: first over tls\n\n").await;
+    drop(tls);
+    let hub = server.hub.clone();
+    common::wait_until("the stream to end with its client", || {
+        let hub = hub.clone();
+        async move { hub.stats().subscribers == 0 }
+    })
+    .await;
+    server
+        .hub
+        .publish(&secure, sse_core::Event::new("missed over tls"))
+        .unwrap();
+    let mut tls = connect(&server, &identity.cert_der, &[b"http/1.1"]).await;
+    let resume = format!(
+        "GET /subscribe/secure HTTP/1.1\r\nHost: localhost\r\nLast-Event-ID: {}\r\n\r\n",
+        first.id
+    );
+    tls.write_all(resume.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    read_until(&mut tls, &mut seen, "data: missed over tls\n\n").await;
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
+    assert!(!text.contains("first over tls"), "{text}");
+}

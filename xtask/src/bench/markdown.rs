@@ -7,7 +7,7 @@ use sse_cli::bench_report::{BenchReport, ReceiveClock};
 use super::charts::compact;
 use super::report::{
     ClientCheck, ClusterFanout, ClusterLatency, ClusterReport, ClusterRun, ClusterSection,
-    CriterionMean, Fanout, FirehoseRun, HttpPublish, Idle, NchanSection, Report,
+    CriterionMean, Fanout, FirehoseRun, HttpPublish, Idle, IdleMemory, NchanSection, Report,
 };
 use super::scenarios::Plan;
 
@@ -32,6 +32,9 @@ pub(super) fn markdown(report: &Report, plan: &Plan) -> String {
     }
     if let Some(idle) = &report.idle {
         idle_section(&mut md, idle);
+    }
+    if let Some(rows) = &report.idle_memory {
+        idle_memory_table(&mut md, rows);
     }
     if let Some(rows) = &report.http_publish {
         http_publish_table(&mut md, rows);
@@ -190,6 +193,28 @@ fn idle_section(md: &mut String, idle: &Idle) {
         or_na(idle.rss_per_connection_kib.map(|kib| format!("{kib:.1}"))),
         or_na(idle.cpu_percent_of_one_core.map(|cpu| format!("{cpu:.1}")))
     );
+}
+
+fn idle_memory_table(md: &mut String, rows: &[IdleMemory]) {
+    let _ = writeln!(
+        md,
+        "\n## Idle memory per protocol (server peak RSS over RSS before, per stream held)\n\n| protocol | streams held | KiB per stream | connections per GiB |\n|---|---:|---:|---:|"
+    );
+    for row in rows {
+        if let Some(why) = &row.skipped {
+            let _ = writeln!(md, "| {} | skipped: {why} | | |", row.protocol);
+            continue;
+        }
+        let _ = writeln!(
+            md,
+            "| {} | {} of {} | {} | **{}** |",
+            row.protocol,
+            row.held,
+            row.connections,
+            or_na(row.rss_per_connection_kib.map(|kib| format!("{kib:.2}"))),
+            or_na(row.connections_per_gib.map(|n| format!("{n:.0}")))
+        );
+    }
 }
 
 fn http_publish_table(md: &mut String, rows: &[HttpPublish]) {
@@ -682,6 +707,36 @@ mod tests {
             latency_cells(&run(Some(latency))),
             "2000 | 0.50 | 0.90 | 1.50 | 2.00 | 3.25 | 3"
         );
+    }
+
+    #[test]
+    fn idle_memory_rows_give_connections_per_gib_or_why_skipped() {
+        let measured = IdleMemory {
+            protocol: "HTTP/1.1",
+            connections: 19_000,
+            held: 19_000,
+            rss_before_kib: Some(6_000),
+            rss_peak_kib: Some(63_000),
+            rss_per_connection_kib: Some(3.0),
+            connections_per_gib: crate::bench::report::connections_per_gib(3.0),
+            skipped: None,
+        };
+        let skipped = IdleMemory::skipped(
+            "HTTP/1.1 over TLS",
+            19_000,
+            "no openssl to make a certificate".to_owned(),
+        );
+        let mut md = String::new();
+        idle_memory_table(&mut md, &[measured, skipped]);
+        assert!(
+            md.contains("| HTTP/1.1 | 19000 of 19000 | 3.00 | **349525** |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| HTTP/1.1 over TLS | skipped: no openssl to make a certificate | | |"),
+            "{md}"
+        );
+        assert_eq!(crate::bench::report::connections_per_gib(0.0), None);
     }
 
     #[test]

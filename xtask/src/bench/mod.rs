@@ -16,7 +16,9 @@
 //!   percentiles against load; and the same load (deliveries per second) spread over
 //!   fewer or more subscribers, since each subscriber costs the server one write;
 //! - idle connections: `ssectl serve` holding N idle streams with a 1 s keepalive →
-//!   server RSS per connection and CPU;
+//!   server RSS per connection and CPU; then N idle streams per protocol (HTTP/1.1,
+//!   HTTP/1.1 over TLS, HTTP/2 one stream per connection) → peak RSS per connection and
+//!   connections per GiB;
 //! - HTTP publishing: `ssectl bench --publish-rate` through the batch API at the target
 //!   rate, then at a rate no server takes (the ceiling of batches, and of single-event
 //!   requests, one at a time from one client); and single events from the same client
@@ -128,6 +130,9 @@ pub fn bench(args: &[String]) -> Result<(), String> {
             .transpose()?,
         idle: section("idle")
             .then(|| scenarios::idle(&tools, &plan))
+            .transpose()?,
+        idle_memory: section("idle")
+            .then(|| scenarios::idle_memory(&tools, &plan))
             .transpose()?,
         http_publish: section("http-publish")
             .then(|| scenarios::http_publish(&tools, &plan))

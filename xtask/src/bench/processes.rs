@@ -55,7 +55,7 @@ impl Tools {
     }
 }
 
-/// A server process that prints `... listening on http://ADDR ...` first; stopped with
+/// A server process that prints `... listening on http://ADDR ...` (or `https://`) first; stopped with
 /// SIGINT (then killed) when dropped.
 pub(crate) struct ServerProcess {
     child: Child,
@@ -77,7 +77,7 @@ impl ServerProcess {
             .map_err(|e| e.to_string())?;
         let base = line
             .split_whitespace()
-            .find(|w| w.starts_with("http://"))
+            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
             .ok_or_else(|| format!("the server did not say where it listens: {line:?}"))?
             .to_owned();
         Ok(ServerProcess { child, base })

@@ -35,6 +35,9 @@ pub(super) struct Report {
     pub(super) latency_spread: Option<Vec<FirehoseRun>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) idle: Option<Idle>,
+    /// Idle streams' memory per protocol, and the connections one GiB holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) idle_memory: Option<Vec<IdleMemory>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) http_publish: Option<Vec<HttpPublish>>,
     /// Single-event publishing against nginx + nchan, with the HTTP publishing section.
@@ -116,6 +119,49 @@ pub(super) struct Idle {
     pub(super) cpu_before_seconds: Option<f64>,
     /// The server's keepalive interval.
     pub(super) keepalive: &'static str,
+}
+
+/// Idle streams of one protocol held by `ssectl serve` (default keepalive): the server's
+/// peak RSS over its RSS before, per stream held.
+#[derive(Debug, Serialize)]
+pub(super) struct IdleMemory {
+    /// `"HTTP/1.1"`, `"HTTP/1.1 over TLS"` or `"HTTP/2"` (one stream per connection).
+    pub(super) protocol: &'static str,
+    /// Streams the client was asked to open.
+    pub(super) connections: u64,
+    /// Streams the client held (its report's `connections_held`).
+    pub(super) held: u64,
+    pub(super) rss_before_kib: Option<u64>,
+    /// The highest RSS sampled while the client ran.
+    pub(super) rss_peak_kib: Option<u64>,
+    pub(super) rss_per_connection_kib: Option<f64>,
+    /// 1 GiB over the RSS per connection: how many such streams one GiB of server
+    /// memory holds.
+    pub(super) connections_per_gib: Option<f64>,
+    /// Why the protocol was not measured (no `openssl` to make a certificate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) skipped: Option<String>,
+}
+
+impl IdleMemory {
+    /// A protocol that could not be measured, and why.
+    pub(super) fn skipped(protocol: &'static str, connections: u64, why: String) -> IdleMemory {
+        IdleMemory {
+            protocol,
+            connections,
+            held: 0,
+            rss_before_kib: None,
+            rss_peak_kib: None,
+            rss_per_connection_kib: None,
+            connections_per_gib: None,
+            skipped: Some(why),
+        }
+    }
+}
+
+/// The connections that `per_connection_kib` of RSS each fit in one GiB.
+pub(super) fn connections_per_gib(per_connection_kib: f64) -> Option<f64> {
+    (per_connection_kib > 0.0).then(|| 1024.0 * 1024.0 / per_connection_kib)
 }
 
 /// One run of `ssectl bench --publish-rate` against `ssectl serve`.

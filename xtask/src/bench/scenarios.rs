@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 use super::processes::{
     cpu_seconds, firehose, open_streams, rss_kib, ssectl_bench, ServerProcess, Tools,
 };
-use super::report::{published_per_second, Attempt, Fanout, FirehoseRun, HttpPublish, Idle};
+use super::report::{
+    connections_per_gib, published_per_second, Attempt, Fanout, FirehoseRun, HttpPublish, Idle,
+    IdleMemory,
+};
 
 /// The sizes and durations of every scenario in one mode.
 pub(super) struct Plan {
@@ -257,6 +260,123 @@ pub(super) fn idle(tools: &Tools, plan: &Plan) -> Result<Idle, String> {
         cpu_before_seconds: cpu_before,
         keepalive: "1s",
     })
+}
+
+/// The protocols whose idle streams [`idle_memory`] measures: name, `https`, and the
+/// client's extra arguments.
+const IDLE_PROTOCOLS: [(&str, bool, &[&str]); 3] = [
+    ("HTTP/1.1", false, &[]),
+    ("HTTP/1.1 over TLS", true, &["--insecure"]),
+    ("HTTP/2", false, &["--http2"]),
+];
+
+/// The plan's idle streams on `ssectl serve`, once per protocol: the server's RSS before
+/// the client starts, and its peak while the client holds the streams (sampled every
+/// 100 ms), per stream held. TLS uses a self-signed certificate made with `openssl`
+/// (the row says so when it is missing). HTTP/2 here is one stream per connection.
+pub(super) fn idle_memory(tools: &Tools, plan: &Plan) -> Result<Vec<IdleMemory>, String> {
+    let mut rows = Vec::new();
+    for (protocol, tls, client_args) in IDLE_PROTOCOLS {
+        eprintln!(
+            "xtask: idle memory, {protocol}, {} streams",
+            plan.idle_connections
+        );
+        let certificate = if tls {
+            match SelfSigned::make() {
+                Ok(certificate) => Some(certificate),
+                Err(why) => {
+                    rows.push(IdleMemory::skipped(protocol, plan.idle_connections, why));
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        let mut command = tools.command(&tools.ssectl, 0);
+        command.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-connections",
+            "200000",
+        ]);
+        if let Some(certificate) = &certificate {
+            command.arg("--tls-cert").arg(&certificate.cert);
+            command.arg("--tls-key").arg(&certificate.key);
+        }
+        let server = ServerProcess::start(command)?;
+        let before = rss_kib(server.pid());
+        let mut args = strings(&["--server", &server.base, "--duration", plan.duration]);
+        args.extend(["--connections".into(), plan.idle_connections.to_string()]);
+        args.extend(strings(client_args));
+        let client = std::thread::spawn({
+            let tools = tools.clone();
+            move || ssectl_bench(&tools, &args)
+        });
+        let mut peak = before;
+        while !client.is_finished() {
+            peak = peak.max(rss_kib(server.pid()));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let report = client.join().map_err(|_| "the bench thread panicked")??;
+        let held = report.connections_held;
+        let per_connection = match (before, peak) {
+            (Some(b), Some(p)) if held > 0 => Some(p.saturating_sub(b) as f64 / held as f64),
+            _ => None,
+        };
+        rows.push(IdleMemory {
+            protocol,
+            connections: plan.idle_connections,
+            held,
+            rss_before_kib: before,
+            rss_peak_kib: peak,
+            rss_per_connection_kib: per_connection,
+            connections_per_gib: per_connection.and_then(connections_per_gib),
+            skipped: None,
+        });
+    }
+    Ok(rows)
+}
+
+/// A self-signed certificate and its key in a directory of their own, removed on drop.
+struct SelfSigned {
+    dir: std::path::PathBuf,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+impl SelfSigned {
+    /// Makes one with `openssl req`; the error says why it could not.
+    fn make() -> Result<SelfSigned, String> {
+        let dir = std::env::temp_dir().join(format!("sse-bench-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let certificate = SelfSigned {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+            dir,
+        };
+        let made = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+            .args(["-subj", "/CN=localhost", "-keyout"])
+            .arg(&certificate.key)
+            .arg("-out")
+            .arg(&certificate.cert)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        match made {
+            Ok(status) if status.success() => Ok(certificate),
+            Ok(status) => Err(format!("openssl could not make a certificate ({status})")),
+            Err(error) => Err(format!("no openssl to make a certificate: {error}")),
+        }
+    }
+}
+
+impl Drop for SelfSigned {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// `ssectl bench` publishing through `ssectl serve`'s HTTP API: batches at the plan's
