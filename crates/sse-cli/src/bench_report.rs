@@ -219,8 +219,8 @@ mod tests {
         field_paths(&full, &[], &mut paths);
         assert_eq!(
             paths.len(),
-            15 + 6 + 5,
-            "every field, latency percentile and CPU figure"
+            15 + 7 + 5,
+            "every field, latency figure and CPU figure"
         );
         for path in paths {
             let mut partial = full.clone();
@@ -279,8 +279,15 @@ mod tests {
         );
         assert_eq!(
             sorted_keys(&json["latency_ms"]),
-            ["max", "p50", "p90", "p99", "p999", "samples"]
+            ["max", "p50", "p90", "p99", "p999", "receive_clock", "samples"]
         );
+        assert_eq!(json["latency_ms"]["receive_clock"], "kernel");
+        for (clock, printed) in [
+            (ReceiveClock::User, "\"user\""),
+            (ReceiveClock::Mixed, "\"mixed\""),
+        ] {
+            assert_eq!(serde_json::to_string(&clock).unwrap(), printed);
+        }
         assert_eq!(
             sorted_keys(&json["client_cpu"]),
             [
