@@ -7,16 +7,27 @@
 //! A hyper HTTP/1 connection keeps an 8–16 KiB read buffer and an 8 KiB header buffer for
 //! its whole life. For a hub holding tens of thousands of mostly idle streams that is most
 //! of the memory per connection, and hyper's per-write dispatch is a third of the CPU time
-//! spent on each write. So the first HTTP/1.x request of a connection is read here: a
-//! complete subscribe `GET` over HTTP/1.1 without a body goes to [`SseService::handle`]
-//! like any other request, and when the answer is an event stream this module writes the
-//! head and then each frame of the [`SseBody`] as one chunk, keeping only the
-//! subscription, the connection and its state. A refusal (a bad namespace, the
-//! connection limit) is written here too and the connection continues in hyper. Any other
-//! request (another route, a `POST`, HTTP/2's preface, a head with more headers than
-//! parsed here, or one not parseable) is given to hyper from its first byte, the bytes
-//! already read replayed in front. The HTTP semantics therefore stay hyper's, apart from
-//! the head writing below.
+//! spent on each write. So HTTP/1.x requests are read here: a complete subscribe `GET`
+//! over HTTP/1.1 without a body goes to [`SseService::handle`] like any other request,
+//! and when the answer is an event stream this module writes the head and then each
+//! frame of the [`SseBody`] as one chunk, keeping only the subscription, the connection
+//! and its state.
+//!
+//! Single-event publishes (`POST /publish/{namespace}` over HTTP/1.1 with one plain
+//! `Content-Length` within the body limit) are served here too, for their cost: hyper's
+//! body channel, header map and response encoding were most of a publish's instructions.
+//! The body is read here under the body timeout (what came with the head first, then
+//! the socket, never past its end); one cut short reaches the route as a body that
+//! failed, so its answer (`408`, or a refusal made before the body is read) is the
+//! route's, and the connection then closes. Every whole answer (a `202`, a refusal) is
+//! written here, and the connection stays here for its next request (the bytes read past
+//! the last one first), unless either side asked for `Connection: close`.
+//!
+//! Any other request (another route or method, a body delimited otherwise, `Expect`,
+//! `Upgrade`, HTTP/2's preface, a head with more headers than parsed here, or one not
+//! parseable) is given to hyper from its first byte, with everything read and not yet
+//! served replayed in front, and hyper serves the connection from then on. The HTTP
+//! semantics therefore stay hyper's, apart from the head writing below.
 //!
 //! TLS connections are handshaken here; ALPN decides the rest. `h2` goes to hyper; any
 //! other (`http/1.1`, or none) is read and served like a cleartext connection, through
@@ -27,14 +38,17 @@
 //! A connection gets one deadline when it is accepted: the head timeout. The TLS
 //! handshake, the HTTP/2 preface, the first head read here, and a first request that
 //! hyper reads (HTTP/2, or a head handed over) must all be done by then; nothing restarts
-//! it. Past the first request, a connection served by hyper is closed when no request has
-//! been in progress for the head timeout (`idle.rs`), which bounds idle HTTP/2
-//! connections as hyper bounds idle HTTP/1.1 ones.
+//! it. Past the first request, a connection on the direct path must send its next head
+//! within the head timeout of the previous answer, and one served by hyper is closed
+//! when no request has been in progress for the head timeout (`idle.rs`), which bounds
+//! idle HTTP/2 connections as hyper bounds idle HTTP/1.1 ones. A connection waiting for a
+//! head on the direct path is closed at once when the server starts shutting down.
 //!
 //! # Heads too large
 //!
-//! A first head is read here up to [`MAX_HEAD_BYTES`], whatever its method; one still
-//! incomplete then is answered `431` with the JSON error, and the connection closed.
+//! A head on the direct path is read here up to [`MAX_HEAD_BYTES`], whatever its method;
+//! one still incomplete then is answered `431` with the JSON error, and the connection
+//! closed.
 //! Heads that hyper reads are measured by the service (`limits.rs`).
 //!
 //! While a stream is open the connection is also watched for reads, so a client that goes
@@ -268,8 +282,7 @@ impl TlsSession {
             // adds none.
             let session = &mut *self;
             let (io, service, serving) = (&mut session.stream, &session.service, &session.serving);
-            serve_direct_requests(io, session.peer, service, serving, None, session.deadline)
-                .await
+            serve_direct_requests(io, session.peer, service, serving, None, session.deadline).await
         };
         // HTTP/1.x past the first request, whatever the bytes, unless ALPN chose HTTP/2.
         if let First::ToHyper { read, deadline, .. } = first {
@@ -367,12 +380,13 @@ where
     ))
 }
 
-/// What became of a connection's first request.
+/// What became of a connection on the direct path.
 enum First {
     /// Answered here and closed, or failed: nothing is left to do.
     Done,
-    /// For hyper: the bytes read from the connection so far (to replay), whether they
-    /// begin with the HTTP/2 preface, and when its first request must be in.
+    /// For hyper: the bytes read from the connection and not served (to replay),
+    /// whether they begin with the HTTP/2 preface, and when the request they begin must
+    /// be in.
     ToHyper {
         read: Bytes,
         http2: bool,
@@ -585,9 +599,7 @@ where
             }
             Parsed::Partial if buffer.len() <= MAX_HEAD_BYTES => continue,
             Parsed::Partial => return Ok(Head::TooLarge(buffer.len())),
-            Parsed::Direct { .. } | Parsed::ToHyper => {
-                return Ok(Head::Http1(Bytes::from(buffer)))
-            }
+            Parsed::Direct { .. } | Parsed::ToHyper => return Ok(Head::Http1(Bytes::from(buffer))),
         }
     }
 }
@@ -681,7 +693,9 @@ fn plain_length(value: &[u8]) -> Option<usize> {
         return None;
     }
     value.iter().try_fold(0usize, |length, digit| {
-        length.checked_mul(10)?.checked_add(usize::from(digit - b'0'))
+        length
+            .checked_mul(10)?
+            .checked_add(usize::from(digit - b'0'))
     })
 }
 
@@ -1409,7 +1423,9 @@ mod tests {
         ));
         assert!(!direct(b"GET /subscribe HTTP/1.0\r\n\r\n"));
         assert!(!direct(b"POST /publish/pets HTTP/1.1\r\n\r\n"));
-        assert!(!direct(b"PUT /publish/pets HTTP/1.1\r\nContent-Length: 1\r\n\r\n"));
+        assert!(!direct(
+            b"PUT /publish/pets HTTP/1.1\r\nContent-Length: 1\r\n\r\n"
+        ));
         assert!(!direct(
             b"GET /subscribe HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
         ));
@@ -1443,7 +1459,10 @@ mod tests {
         let post = |headers: &str| format!("POST /publish/a HTTP/1.1\r\n{headers}\r\nbody");
         assert_eq!(body_len(post("Content-Length: 4\r\n").as_bytes()), Some(4));
         assert_eq!(body_len(post("content-length: 0\r\n").as_bytes()), Some(0));
-        assert_eq!(body_len(post("Content-Length: 007\r\n").as_bytes()), Some(7));
+        assert_eq!(
+            body_len(post("Content-Length: 007\r\n").as_bytes()),
+            Some(7)
+        );
         for hyper_s in [
             "",
             "Content-Length: 4\r\nContent-Length: 4\r\n",
@@ -1596,7 +1615,10 @@ mod tests {
         let (mut peer, mut stream) = socket_pair().await;
         peer.write_all(fits.as_bytes()).await.unwrap();
         let is_get = |method: &Method, _: &str, _| method == Method::GET;
-        match read_head(&mut stream, Bytes::new(), true, is_get).await.unwrap() {
+        match read_head(&mut stream, Bytes::new(), true, is_get)
+            .await
+            .unwrap()
+        {
             Head::Http1(read) => assert!(read.ends_with(b"\r\n\r\nbody")),
             _ => panic!("a POST whose head fits is hyper's"),
         }
@@ -1631,10 +1653,9 @@ mod tests {
         // The peer sends nothing: a head complete in the carried bytes needs no read.
         let (_peer, mut stream) = socket_pair().await;
         let carried = Bytes::from_static(b"GET /a HTTP/1.1\r\n\r\nPOST /b");
-        match read_head(&mut stream, carried, false, |_, _, _| true)
-            .await
-            .unwrap()
-        {
+        let reading = read_head(&mut stream, carried, false, |_, _, _| true);
+        let head = tokio::time::timeout(Duration::from_secs(30), reading).await;
+        match head.expect("no read is needed").unwrap() {
             Head::Direct { request, rest, .. } => {
                 assert_eq!(request.uri().path(), "/a");
                 assert_eq!(&rest[..], b"POST /b", "the next request's start is kept");

@@ -325,9 +325,13 @@ mod tests {
         assert_eq!(error.code(), ErrorCode::RequestTimeout);
         assert!(error.detail().contains("7000 ms"), "{}", error.detail());
         let closed = ReadFailure::Failed(std::io::ErrorKind::UnexpectedEof.into());
-        let error = read_limited(Request::new(ReadBody::short(Bytes::new(), closed)), 5, A_WHILE)
-            .await
-            .unwrap_err();
+        let error = read_limited(
+            Request::new(ReadBody::short(Bytes::new(), closed)),
+            5,
+            A_WHILE,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(error.code(), ErrorCode::BodyReadFailed);
     }
 }

@@ -139,8 +139,8 @@ fn publish(namespace: &str, body: &str, headers: &str) -> Vec<u8> {
 }
 
 async fn subscriber(server: &TestServer, namespace: &str) -> EventReader {
-    let reader = EventReader::open(client().get(server.url(&format!("/subscribe/{namespace}"))))
-        .await;
+    let reader =
+        EventReader::open(client().get(server.url(&format!("/subscribe/{namespace}")))).await;
     server.wait_for_subscribers(1).await;
     reader
 }
@@ -212,7 +212,12 @@ async fn a_stalled_body_is_answered_408_as_hyper_answers_it_and_the_connection_c
     wire.send(&request[..request.len() - 2]).await;
     let answer = wire.answer().await;
     assert_eq!(answer.status(), "408", "{}", answer.head);
-    assert_eq!(answer.header("connection"), Some("close"), "{}", answer.head);
+    assert_eq!(
+        answer.header("connection"),
+        Some("close"),
+        "{}",
+        answer.head
+    );
     assert_eq!(answer.json()["error"], "request_timeout");
     assert!(wire.closed().await.is_empty(), "nothing follows the 408");
     assert_eq!(server.hub.stats().events_published, 1);
@@ -226,7 +231,10 @@ async fn a_stalled_body_is_answered_408_as_hyper_answers_it_and_the_connection_c
     .await;
     let hyper = wire.answer().await;
     assert_eq!(hyper.status(), "408", "{}", hyper.head);
-    assert_eq!(hyper.body, answer.body, "the same JSON error, byte for byte");
+    assert_eq!(
+        hyper.body, answer.body,
+        "the same JSON error, byte for byte"
+    );
 }
 
 #[tokio::test]
@@ -298,7 +306,12 @@ async fn connection_close_from_the_client_closes_after_the_answer() {
     wire.send(&both).await;
     let answer = wire.answer().await;
     assert_eq!(answer.status(), "202", "{}", answer.head);
-    assert_eq!(answer.header("connection"), Some("close"), "{}", answer.head);
+    assert_eq!(
+        answer.header("connection"),
+        Some("close"),
+        "{}",
+        answer.head
+    );
     assert!(wire.closed().await.is_empty(), "nothing follows the answer");
     assert_eq!(server.hub.stats().events_published, 1);
 }
@@ -323,7 +336,8 @@ async fn requests_the_server_does_not_read_itself_go_to_hyper_after_a_publish() 
     let answer = wire.answer().await;
     assert_eq!(answer.status(), "202", "{}", answer.head);
     assert_eq!(answer.json()["count"], 1);
-    wire.send(b"GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await;
+    wire.send(b"GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await;
     let answer = wire.answer().await;
     assert_eq!(answer.status(), "404", "{}", answer.head);
     assert_eq!(answer.json()["error"], "not_found");
