@@ -921,8 +921,7 @@ fn write_head(
         write_header(out, name.as_str().as_bytes(), value.as_bytes());
     }
     if !headers.contains_key(header::DATE) {
-        let date = httpdate::fmt_http_date(SystemTime::now());
-        write_header(out, b"date", date.as_bytes());
+        write_date(out, SystemTime::now());
     }
     if close && !wants_close(headers) {
         write_header(out, b"connection", b"close");
@@ -933,6 +932,36 @@ fn write_head(
         Length::None => {}
     }
     out.extend_from_slice(b"\r\n");
+}
+
+thread_local! {
+    /// The `Date` value of one second (seconds since the epoch, and the text), formatted
+    /// once per second per thread rather than for every answer.
+    static DATE: RefCell<(u64, [u8; HTTP_DATE_BYTES])> =
+        const { RefCell::new((u64::MAX, [0; HTTP_DATE_BYTES])) };
+}
+
+/// The length of an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
+const HTTP_DATE_BYTES: usize = 29;
+
+/// Writes the `Date` header for `now`, which names whole seconds only.
+fn write_date(out: &mut Vec<u8>, now: SystemTime) {
+    let second = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    DATE.with_borrow_mut(|(cached, text)| {
+        if *cached != second {
+            let formatted = httpdate::fmt_http_date(now);
+            let Ok(fixed) = <[u8; HTTP_DATE_BYTES]>::try_from(formatted.as_bytes()) else {
+                // Past the year 9999: not cached.
+                write_header(out, b"date", formatted.as_bytes());
+                return;
+            };
+            *text = fixed;
+            *cached = second;
+        }
+        write_header(out, b"date", text);
+    });
 }
 
 fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -1672,5 +1701,30 @@ mod tests {
             Head::Http1(read) => assert_eq!(&read[..], HTTP2_PREFACE),
             _ => panic!("only a first request may switch to HTTP/2"),
         }
+    }
+
+    #[test]
+    fn the_date_is_formatted_once_per_second_and_stays_right() {
+        let at = |seconds: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(seconds);
+        let written = |now: SystemTime| {
+            let mut out = Vec::new();
+            write_date(&mut out, now);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            written(at(784_111_777)),
+            "date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+        );
+        // Within the same second the cached text is right; the next second is new.
+        let later = at(784_111_777) + Duration::from_millis(999);
+        assert_eq!(written(later), "date: Sun, 06 Nov 1994 08:49:37 GMT\r\n");
+        assert_eq!(
+            written(at(784_111_778)),
+            "date: Sun, 06 Nov 1994 08:49:38 GMT\r\n"
+        );
+        assert_eq!(
+            written(at(784_111_777)),
+            "date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+        );
     }
 }
