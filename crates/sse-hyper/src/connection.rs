@@ -7,16 +7,27 @@
 //! A hyper HTTP/1 connection keeps an 8–16 KiB read buffer and an 8 KiB header buffer for
 //! its whole life. For a hub holding tens of thousands of mostly idle streams that is most
 //! of the memory per connection, and hyper's per-write dispatch is a third of the CPU time
-//! spent on each write. So the first HTTP/1.x request of a connection is read here: a
-//! complete subscribe `GET` over HTTP/1.1 without a body goes to [`SseService::handle`]
-//! like any other request, and when the answer is an event stream this module writes the
-//! head and then each frame of the [`SseBody`] as one chunk, keeping only the
-//! subscription, the connection and its state. A refusal (a bad namespace, the
-//! connection limit) is written here too and the connection continues in hyper. Any other
-//! request (another route, a `POST`, HTTP/2's preface, a head with more headers than
-//! parsed here, or one not parseable) is given to hyper from its first byte, the bytes
-//! already read replayed in front. The HTTP semantics therefore stay hyper's, apart from
-//! the head writing below.
+//! spent on each write. So HTTP/1.x requests are read here: a complete subscribe `GET`
+//! over HTTP/1.1 without a body goes to [`SseService::handle`] like any other request,
+//! and when the answer is an event stream this module writes the head and then each
+//! frame of the [`SseBody`] as one chunk, keeping only the subscription, the connection
+//! and its state.
+//!
+//! Single-event publishes (`POST /publish/{namespace}` over HTTP/1.1 with one plain
+//! `Content-Length` within the body limit) are served here too, for their cost: hyper's
+//! body channel, header map and response encoding were most of a publish's instructions.
+//! The body is read here under the body timeout (what came with the head first, then
+//! the socket, never past its end); one cut short reaches the route as a body that
+//! failed, so its answer (`408`, or a refusal made before the body is read) is the
+//! route's, and the connection then closes. Every whole answer (a `202`, a refusal) is
+//! written here, and the connection stays here for its next request (the bytes read past
+//! the last one first), unless either side asked for `Connection: close`.
+//!
+//! Any other request (another route or method, a body delimited otherwise, `Expect`,
+//! `Upgrade`, HTTP/2's preface, a head with more headers than parsed here, or one not
+//! parseable) is given to hyper from its first byte, with everything read and not yet
+//! served replayed in front, and hyper serves the connection from then on. The HTTP
+//! semantics therefore stay hyper's, apart from the head writing below.
 //!
 //! TLS connections are handshaken here; ALPN decides the rest. `h2` goes to hyper; any
 //! other (`http/1.1`, or none) is read and served like a cleartext connection, through
@@ -27,14 +38,17 @@
 //! A connection gets one deadline when it is accepted: the head timeout. The TLS
 //! handshake, the HTTP/2 preface, the first head read here, and a first request that
 //! hyper reads (HTTP/2, or a head handed over) must all be done by then; nothing restarts
-//! it. Past the first request, a connection served by hyper is closed when no request has
-//! been in progress for the head timeout (`idle.rs`), which bounds idle HTTP/2
-//! connections as hyper bounds idle HTTP/1.1 ones.
+//! it. Past the first request, a connection on the direct path must send its next head
+//! within the head timeout of the previous answer, and one served by hyper is closed
+//! when no request has been in progress for the head timeout (`idle.rs`), which bounds
+//! idle HTTP/2 connections as hyper bounds idle HTTP/1.1 ones. A connection waiting for a
+//! head on the direct path is closed at once when the server starts shutting down.
 //!
 //! # Heads too large
 //!
-//! A first head is read here up to [`MAX_HEAD_BYTES`], whatever its method; one still
-//! incomplete then is answered `431` with the JSON error, and the connection closed.
+//! A head on the direct path is read here up to [`MAX_HEAD_BYTES`], whatever its method;
+//! one still incomplete then is answered `431` with the JSON error, and the connection
+//! closed.
 //! Heads that hyper reads are measured by the service (`limits.rs`).
 //!
 //! While a stream is open the connection is also watched for reads, so a client that goes
@@ -65,7 +79,6 @@ use std::time::{Duration, SystemTime};
 use bytes::{Buf, Bytes};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
-use http_body_util::Empty;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::Watcher;
@@ -77,6 +90,7 @@ use tokio::time::{Instant, Sleep};
 use crate::body::SseBody;
 use crate::idle;
 use crate::limits::{self, MAX_HEAD_BYTES};
+use crate::request_body::{ReadBody, ReadFailure};
 use crate::service::SseService;
 use crate::write_timeout::{CutOffs, WriteTimeout};
 
@@ -89,6 +103,8 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 const MAX_HEADERS: usize = 48;
 /// A chunk is assembled and written in pieces of at most this many bytes.
 const CHUNK_PIECE_BYTES: usize = 64 * 1024;
+/// A request body is read from the connection in pieces of at most this many bytes.
+const BODY_PIECE_BYTES: usize = 64 * 1024;
 /// A batch vector that grew past this many events (a burst) is freed rather than kept.
 const KEEP_BATCH_CAPACITY: usize = 256;
 
@@ -266,7 +282,7 @@ impl TlsSession {
             // adds none.
             let session = &mut *self;
             let (io, service, serving) = (&mut session.stream, &session.service, &session.serving);
-            serve_first_request(io, session.peer, service, serving, None, session.deadline).await
+            serve_direct_requests(io, session.peer, service, serving, None, session.deadline).await
         };
         // HTTP/1.x past the first request, whatever the bytes, unless ALPN chose HTTP/2.
         if let First::ToHyper { read, deadline, .. } = first {
@@ -306,7 +322,8 @@ async fn serve_cleartext(
     deadline: Instant,
 ) {
     let timeout = Some(serving.write_timeout);
-    let first = serve_first_request(&mut stream, peer, &service, &serving, timeout, deadline).await;
+    let first =
+        serve_direct_requests(&mut stream, peer, &service, &serving, timeout, deadline).await;
     if let First::ToHyper {
         read,
         http2,
@@ -363,12 +380,13 @@ where
     ))
 }
 
-/// What became of a connection's first request.
+/// What became of a connection on the direct path.
 enum First {
     /// Answered here and closed, or failed: nothing is left to do.
     Done,
-    /// For hyper: the bytes read from the connection so far (to replay), whether they
-    /// begin with the HTTP/2 preface, and when its first request must be in.
+    /// For hyper: the bytes read from the connection and not served (to replay),
+    /// whether they begin with the HTTP/2 preface, and when the request they begin must
+    /// be in.
     ToHyper {
         read: Bytes,
         http2: bool,
@@ -376,76 +394,96 @@ enum First {
     },
 }
 
-/// Reads the first request head by `deadline`; serves a subscribe request here, refuses
-/// a head too large, and gives anything else back for hyper. `write_timeout` bounds the
+/// Reads request heads on the direct path: the first by `deadline`, each next one within
+/// the head timeout of the answer before it (and none once the server is closing).
+/// Serves subscribe and single-publish requests here, refuses a head too large, and gives
+/// anything else back for hyper with every byte read so far. `write_timeout` bounds the
 /// direct writer's waits, when `io` has no timeout of its own.
-async fn serve_first_request<T>(
+async fn serve_direct_requests<T>(
     io: &mut T,
     peer: SocketAddr,
     service: &SseService,
     serving: &Serving,
     write_timeout: Option<Duration>,
-    deadline: Instant,
+    mut deadline: Instant,
 ) -> First
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    let is_subscribe = |path: &str| service.is_subscribe_path(path);
-    let mut closing = serving.closing.clone();
-    let head = tokio::select! {
-        head = tokio::time::timeout_at(deadline, read_head(io, is_subscribe)) => head,
-        _ = closing.wait_for(|closing| *closing) => {
-            tracing::debug!(%peer, "closed before a request: the server is shutting down");
-            return First::Done;
-        }
+    let (max_body, _) = service.body_limits();
+    let is_direct = |method: &Method, path: &str, body_len: usize| match *method {
+        Method::GET => service.is_subscribe_path(path),
+        Method::POST => body_len <= max_body && service.is_single_publish_path(path),
+        _ => false,
     };
-    drop(closing);
-    let head = match head {
-        Ok(Ok(head)) => head,
-        Ok(Err(error)) => {
-            tracing::debug!(%peer, %error, "reading the request failed");
-            return First::Done;
-        }
-        Err(_) => {
-            tracing::debug!(%peer, "no request head within the timeout");
-            return First::Done;
-        }
-    };
-    match head {
-        Head::Direct { request, rest } => {
-            let writing = Writing {
-                timeout: write_timeout,
-                timeouts: &serving.write_timeouts,
-            };
-            match serve_direct(io, request, service, writing).await {
-                Ok(Next::Close) => First::Done,
-                Ok(Next::Continue) => First::ToHyper {
-                    read: rest,
+    let mut carried = Bytes::new();
+    let mut first = true;
+    loop {
+        let mut closing = serving.closing.clone();
+        let reading = read_head(io, std::mem::take(&mut carried), first, is_direct);
+        let head = tokio::select! {
+            biased;
+            _ = closing.wait_for(|closing| *closing) => {
+                tracing::debug!(%peer, "closed before a request: the server is shutting down");
+                return First::Done;
+            }
+            head = tokio::time::timeout_at(deadline, reading) => head,
+        };
+        drop(closing);
+        let head = match head {
+            Ok(Ok(head)) => head,
+            Ok(Err(error)) => {
+                tracing::debug!(%peer, %error, "reading the request failed");
+                return First::Done;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "no request head within the timeout");
+                return First::Done;
+            }
+        };
+        let (request, rest, body_len) = match head {
+            Head::Direct {
+                request,
+                rest,
+                body_len,
+            } => (request, rest, body_len),
+            Head::Http1(read) => {
+                return First::ToHyper {
+                    read,
                     http2: false,
-                    deadline: Instant::now() + serving.head_timeout,
-                },
-                Err(error) => {
-                    tracing::debug!(%peer, %error, "connection ended with an error");
-                    First::Done
+                    deadline,
                 }
             }
-        }
-        Head::Http1(read) => First::ToHyper {
-            read,
-            http2: false,
-            deadline,
-        },
-        Head::Http2(read) => First::ToHyper {
-            read,
-            http2: true,
-            deadline,
-        },
-        Head::TooLarge(read) => {
-            let refusal = service.refuse(limits::head_too_large(read));
-            if let Err(error) = refuse(io, refusal).await {
-                tracing::debug!(%peer, %error, "answering a head too large failed");
+            Head::Http2(read) => {
+                return First::ToHyper {
+                    read,
+                    http2: true,
+                    deadline,
+                }
             }
-            First::Done
+            Head::TooLarge(read) => {
+                let refusal = service.refuse(limits::head_too_large(read));
+                if let Err(error) = refuse(io, refusal).await {
+                    tracing::debug!(%peer, %error, "answering a head too large failed");
+                }
+                return First::Done;
+            }
+        };
+        let writing = Writing {
+            timeout: write_timeout,
+            timeouts: &serving.write_timeouts,
+        };
+        match serve_direct(io, request, rest, body_len, service, writing).await {
+            Ok(Next::Close) => return First::Done,
+            Ok(Next::Continue(rest)) => {
+                carried = rest;
+                first = false;
+                deadline = Instant::now() + serving.head_timeout;
+            }
+            Err(error) => {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+                return First::Done;
+            }
         }
     }
 }
@@ -479,10 +517,12 @@ where
 
 /// What the first read of a connection found.
 enum Head {
-    /// A request this module serves, and any bytes that followed its head.
+    /// A request this module serves, any bytes that followed its head (the start of its
+    /// body, and maybe of the next request), and the length of its body.
     Direct {
-        request: Box<Request<Empty<Bytes>>>,
+        request: Box<Request<()>>,
         rest: Bytes,
+        body_len: usize,
     },
     /// HTTP/1.x for hyper (another request, or one not parseable here): everything read
     /// so far, to be replayed.
@@ -496,76 +536,114 @@ enum Head {
 /// What to do with the connection after a request served here.
 enum Next {
     Close,
-    Continue,
+    /// Read the next request, these bytes (already read past the request) first.
+    Continue(Bytes),
 }
 
 /// Reads until a request head is complete, or until it is clear that hyper should have
-/// the connection. Only requests whose path `is_subscribe` accepts are served here.
-async fn read_head<T>(io: &mut T, is_subscribe: impl Fn(&str) -> bool) -> io::Result<Head>
+/// the connection; `carried` (bytes already read past the previous request) comes first.
+/// Only requests that `is_direct` accepts (by method, path and body length) are served
+/// here. The HTTP/2 preface is recognised on the `first` request only.
+async fn read_head<T>(
+    io: &mut T,
+    carried: Bytes,
+    first: bool,
+    is_direct: impl Fn(&Method, &str, usize) -> bool,
+) -> io::Result<Head>
 where
     T: AsyncRead + Unpin,
 {
-    let mut buffer = Vec::with_capacity(1024);
+    let mut buffer = Vec::with_capacity(1024.max(carried.len()));
+    buffer.extend_from_slice(&carried);
+    drop(carried);
+    let mut parse_first = !buffer.is_empty();
     loop {
-        let start = buffer.len();
-        // One byte past the limit tells a head that is too large from one that fits.
-        buffer.resize(start + 1024.min(MAX_HEAD_BYTES + 1 - start), 0);
-        match io.read(&mut buffer[start..]).await {
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "closed before a request head",
-                ))
+        if !parse_first {
+            let start = buffer.len();
+            // One byte past the limit tells a head that is too large from one that fits.
+            buffer.resize(start + 1024.min(MAX_HEAD_BYTES + 1 - start), 0);
+            match io.read(&mut buffer[start..]).await {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "closed before a request head",
+                    ))
+                }
+                Ok(read) => buffer.truncate(start + read),
+                Err(error) => return Err(error),
             }
-            Ok(read) => buffer.truncate(start + read),
-            Err(error) => return Err(error),
         }
-        if buffer.len() < HTTP2_PREFACE.len() && HTTP2_PREFACE.starts_with(&buffer) {
+        parse_first = false;
+        if first && buffer.len() < HTTP2_PREFACE.len() && HTTP2_PREFACE.starts_with(&buffer) {
             // Read the whole preface here, under the head timeout: hyper-util's version
             // detection would wait for it without one.
             continue;
         }
-        if buffer.starts_with(HTTP2_PREFACE) {
+        if first && buffer.starts_with(HTTP2_PREFACE) {
             return Ok(Head::Http2(Bytes::from(buffer)));
         }
         // Every HTTP/1.x head is read whole here, so that one deadline and one size limit
         // cover it, whoever serves it.
         match parse_direct(&buffer) {
-            Parsed::Direct(request, length) if is_subscribe(request.uri().path()) => {
-                let rest = Bytes::from(buffer).slice(length..);
-                return Ok(Head::Direct { request, rest });
+            Parsed::Direct {
+                request,
+                head_len,
+                body_len,
+            } if is_direct(request.method(), request.uri().path(), body_len) => {
+                let rest = Bytes::from(buffer).slice(head_len..);
+                return Ok(Head::Direct {
+                    request,
+                    rest,
+                    body_len,
+                });
             }
             Parsed::Partial if buffer.len() <= MAX_HEAD_BYTES => continue,
             Parsed::Partial => return Ok(Head::TooLarge(buffer.len())),
-            Parsed::Direct(..) | Parsed::ToHyper => return Ok(Head::Http1(Bytes::from(buffer))),
+            Parsed::Direct { .. } | Parsed::ToHyper => return Ok(Head::Http1(Bytes::from(buffer))),
         }
     }
 }
 
+/// What [`parse_direct`] made of the bytes read so far.
 pub(crate) enum Parsed {
-    Direct(Box<Request<Empty<Bytes>>>, usize),
+    /// A request the direct path may serve: its head (the body not read yet), how many
+    /// bytes the head took, and how many its body takes after them.
+    Direct {
+        request: Box<Request<()>>,
+        head_len: usize,
+        body_len: usize,
+    },
+    /// The head is not complete yet.
     Partial,
+    /// Anything else: hyper's.
     ToHyper,
 }
 
-/// Parses a head served here: a `GET` over HTTP/1.1 with no body and no upgrade. Anything
-/// else, well-formed or not, is for hyper (which also writes the `400`s).
+/// Parses a head served here: over HTTP/1.1, a `GET` with no body, or a `POST` with
+/// exactly one `Content-Length` of plain digits; neither with `Transfer-Encoding`,
+/// `Expect` or `Upgrade`. Anything else, well-formed or not, is for hyper (which also
+/// writes the `400`s).
 pub(crate) fn parse_direct(bytes: &[u8]) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut headers);
-    let length = match parsed.parse(bytes) {
+    let head_len = match parsed.parse(bytes) {
         Ok(httparse::Status::Complete(length)) => length,
         Ok(httparse::Status::Partial) => return Parsed::Partial,
         Err(_) => return Parsed::ToHyper,
     };
-    if parsed.method != Some("GET") || parsed.version != Some(1) {
+    let method = match parsed.method {
+        Some("GET") => Method::GET,
+        Some("POST") => Method::POST,
+        _ => return Parsed::ToHyper,
+    };
+    if parsed.version != Some(1) {
         return Parsed::ToHyper;
     }
     let Some(Ok(uri)) = parsed.path.map(Uri::try_from) else {
         return Parsed::ToHyper;
     };
-    let mut request = Request::new(Empty::new());
-    *request.method_mut() = Method::GET;
+    let mut request = Request::new(());
+    *request.method_mut() = method;
     *request.uri_mut() = uri;
     *request.version_mut() = Version::HTTP_11;
     let map = request.headers_mut();
@@ -578,18 +656,47 @@ pub(crate) fn parse_direct(bytes: &[u8]) -> Parsed {
         };
         map.append(name, value);
     }
-    // Any length but a single "0" is hyper's to judge (it refuses differing duplicates,
-    // which a proxy might read otherwise).
-    let has_body = map.contains_key(header::TRANSFER_ENCODING)
-        || map
-            .get_all(header::CONTENT_LENGTH)
-            .iter()
-            .enumerate()
-            .any(|(index, length)| index > 0 || length.as_bytes() != b"0");
-    if has_body || map.contains_key(header::UPGRADE) || map.contains_key(header::EXPECT) {
+    if map.contains_key(header::TRANSFER_ENCODING)
+        || map.contains_key(header::UPGRADE)
+        || map.contains_key(header::EXPECT)
+    {
         return Parsed::ToHyper;
     }
-    Parsed::Direct(Box::new(request), length)
+    // A length hyper would read another way (several, a list, signs or spaces) is
+    // hyper's to judge: it refuses differing duplicates, which a proxy might read
+    // otherwise.
+    let mut lengths = map.get_all(header::CONTENT_LENGTH).iter();
+    let declared = match (lengths.next(), lengths.next()) {
+        (None, _) => None,
+        (Some(length), None) => match plain_length(length.as_bytes()) {
+            Some(length) => Some(length),
+            None => return Parsed::ToHyper,
+        },
+        (Some(_), Some(_)) => return Parsed::ToHyper,
+    };
+    let body_len = match (request.method() == Method::POST, declared) {
+        (false, None | Some(0)) => 0,
+        (true, Some(length)) => length,
+        // A GET with a body, or a POST without a length.
+        _ => return Parsed::ToHyper,
+    };
+    Parsed::Direct {
+        request: Box::new(request),
+        head_len,
+        body_len,
+    }
+}
+
+/// A `Content-Length` of one to 15 ASCII digits (no sign, no spaces), as a number.
+fn plain_length(value: &[u8]) -> Option<usize> {
+    if value.is_empty() || value.len() > 15 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    value.iter().try_fold(0usize, |length, digit| {
+        length
+            .checked_mul(10)?
+            .checked_add(usize::from(digit - b'0'))
+    })
 }
 
 /// How the direct writer bounds its waits: with `timeout`, it gives up when the
@@ -601,36 +708,133 @@ struct Writing<'a> {
     timeouts: &'a AtomicU64,
 }
 
-/// Answers one request: an event stream is written until it ends; any other answer is
-/// written whole.
+/// Answers one request: a `POST`'s body is read first (`rest` holds its start, maybe all
+/// of it), then an event stream is written until it ends, and any other answer whole.
 ///
 /// Only what a stream needs lives across its writes: the request, the service's future
 /// (boxed: its room would otherwise be in every connection's task for the stream's whole
-/// life) and the response head are gone once the head is encoded.
+/// life) and the response head are gone once the head is encoded. Reading a body and
+/// writing a whole answer are boxed for the same reason.
 async fn serve_direct<T>(
     io: &mut T,
-    request: Box<Request<Empty<Bytes>>>,
+    request: Box<Request<()>>,
+    mut rest: Bytes,
+    body_len: usize,
     service: &SseService,
     writing: Writing<'_>,
 ) -> io::Result<Next>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    let client_closes = wants_close(request.headers());
-    let response = Box::pin(service.handle(unboxed(request))).await;
+    let body = if request.method() != Method::POST {
+        ReadBody::default()
+    } else if rest.len() >= body_len {
+        ReadBody::whole(rest.split_to(body_len))
+    } else {
+        let (_, timeout) = service.body_limits();
+        let started = std::mem::take(&mut rest);
+        Box::pin(read_body(io, started, body_len, timeout)).await
+    };
+    // A body cut short leaves the connection out of step: it closes after the answer.
+    let complete = body.is_complete();
+    let client_closes = wants_close(request.headers()) || !complete;
+    let request = unboxed(request).map(|()| body);
+    let response = Box::pin(service.handle(request)).await;
     let (head, body) = match encode_head(response, client_closes) {
         Encoded::EventStream { head, body } => (head, body),
         Encoded::Whole { bytes, close } => {
-            io.write_all(&bytes).await?;
-            io.flush().await?;
-            return Ok(if close { Next::Close } else { Next::Continue });
+            Box::pin(write_whole(io, bytes, writing, close && !complete)).await?;
+            return Ok(if close {
+                Next::Close
+            } else {
+                Next::Continue(rest)
+            });
         }
     };
+    drop(rest);
     let mut writer = StreamWriter { io, body, writing };
     writer.write_all(&head).await?;
     drop(head);
     writer.stream_body().await?;
     Ok(Next::Close)
+}
+
+/// Reads the rest of a body of `length` bytes (`started` holds its first bytes) within
+/// `timeout`, in pieces of at most [`BODY_PIECE_BYTES`] so that a length announced but
+/// not sent takes no memory. Reads nothing past the body.
+async fn read_body<T>(io: &mut T, started: Bytes, length: usize, timeout: Duration) -> ReadBody
+where
+    T: AsyncRead + Unpin,
+{
+    let mut body = Vec::with_capacity(length.min(BODY_PIECE_BYTES).max(started.len()));
+    body.extend_from_slice(&started);
+    drop(started);
+    let reading = async {
+        while body.len() < length {
+            let start = body.len();
+            body.resize(start + (length - start).min(BODY_PIECE_BYTES), 0);
+            let read = io.read(&mut body[start..]).await;
+            body.truncate(start + *read.as_ref().unwrap_or(&0));
+            match read {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the client closed the connection before the end of the body",
+                    ))
+                }
+                Ok(_) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    };
+    let read = tokio::time::timeout(timeout, reading).await;
+    let data = Bytes::from(body);
+    match read {
+        Ok(Ok(())) => ReadBody::whole(data),
+        Ok(Err(error)) => ReadBody::short(data, ReadFailure::Failed(error)),
+        Err(_) => ReadBody::short(data, ReadFailure::TimedOut),
+    }
+}
+
+/// Writes a whole answer, giving up when the connection has not taken it within the
+/// write timeout (when `io` has none of its own). With `linger`, the connection is then
+/// shut down and read from for a moment (see [`refuse`]).
+async fn write_whole<T>(
+    io: &mut T,
+    bytes: Vec<u8>,
+    writing: Writing<'_>,
+    linger: bool,
+) -> io::Result<()>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let write = async {
+        io.write_all(&bytes).await?;
+        io.flush().await
+    };
+    match writing.timeout {
+        None => write.await?,
+        Some(timeout) => match tokio::time::timeout(timeout, write).await {
+            Ok(written) => written?,
+            Err(_) => {
+                writing.timeouts.fetch_add(1, Ordering::Relaxed);
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the client took no answer for {timeout:?}"),
+                ));
+            }
+        },
+    }
+    if linger {
+        io.shutdown().await?;
+        let _ = tokio::time::timeout(
+            REFUSAL_LINGER,
+            std::future::poll_fn(|cx| poll_client_gone(io, cx)),
+        )
+        .await;
+    }
+    Ok(())
 }
 
 /// The request out of its box, the box freed here rather than when the caller's scope
@@ -717,8 +921,7 @@ fn write_head(
         write_header(out, name.as_str().as_bytes(), value.as_bytes());
     }
     if !headers.contains_key(header::DATE) {
-        let date = httpdate::fmt_http_date(SystemTime::now());
-        write_header(out, b"date", date.as_bytes());
+        write_date(out, SystemTime::now());
     }
     if close && !wants_close(headers) {
         write_header(out, b"connection", b"close");
@@ -729,6 +932,36 @@ fn write_head(
         Length::None => {}
     }
     out.extend_from_slice(b"\r\n");
+}
+
+thread_local! {
+    /// The `Date` value of one second (seconds since the epoch, and the text), formatted
+    /// once per second per thread rather than for every answer.
+    static DATE: RefCell<(u64, [u8; HTTP_DATE_BYTES])> =
+        const { RefCell::new((u64::MAX, [0; HTTP_DATE_BYTES])) };
+}
+
+/// The length of an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
+const HTTP_DATE_BYTES: usize = 29;
+
+/// Writes the `Date` header for `now`, which names whole seconds only.
+fn write_date(out: &mut Vec<u8>, now: SystemTime) {
+    let second = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    DATE.with_borrow_mut(|(cached, text)| {
+        if *cached != second {
+            let formatted = httpdate::fmt_http_date(now);
+            let Ok(fixed) = <[u8; HTTP_DATE_BYTES]>::try_from(formatted.as_bytes()) else {
+                // Past the year 9999: not cached.
+                write_header(out, b"date", formatted.as_bytes());
+                return;
+            };
+            *text = fixed;
+            *cached = second;
+        }
+        write_header(out, b"date", text);
+    });
 }
 
 fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -1212,13 +1445,16 @@ mod tests {
 
     #[test]
     fn only_bodiless_http11_gets_are_served_directly() {
-        let direct = |head: &[u8]| matches!(parse_direct(head), Parsed::Direct(..));
+        let direct = |head: &[u8]| matches!(parse_direct(head), Parsed::Direct { .. });
         assert!(direct(b"GET /subscribe/pets HTTP/1.1\r\nHost: a\r\n\r\n"));
         assert!(direct(
             b"GET /subscribe HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
         ));
         assert!(!direct(b"GET /subscribe HTTP/1.0\r\n\r\n"));
         assert!(!direct(b"POST /publish/pets HTTP/1.1\r\n\r\n"));
+        assert!(!direct(
+            b"PUT /publish/pets HTTP/1.1\r\nContent-Length: 1\r\n\r\n"
+        ));
         assert!(!direct(
             b"GET /subscribe HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
         ));
@@ -1232,6 +1468,45 @@ mod tests {
         assert!(matches!(
             parse_direct(b"GET /subscribe HTTP/1.1\r\nHost"),
             Parsed::Partial
+        ));
+    }
+
+    #[test]
+    fn http11_posts_with_one_plain_length_are_served_directly() {
+        let body_len = |head: &[u8]| match parse_direct(head) {
+            Parsed::Direct {
+                request,
+                head_len,
+                body_len,
+            } => {
+                assert_eq!(request.method(), Method::POST);
+                assert!(head[..head_len].ends_with(b"\r\n\r\n"));
+                Some(body_len)
+            }
+            _ => None,
+        };
+        let post = |headers: &str| format!("POST /publish/a HTTP/1.1\r\n{headers}\r\nbody");
+        assert_eq!(body_len(post("Content-Length: 4\r\n").as_bytes()), Some(4));
+        assert_eq!(body_len(post("content-length: 0\r\n").as_bytes()), Some(0));
+        assert_eq!(
+            body_len(post("Content-Length: 007\r\n").as_bytes()),
+            Some(7)
+        );
+        for hyper_s in [
+            "",
+            "Content-Length: 4\r\nContent-Length: 4\r\n",
+            "Content-Length: 4, 4\r\n",
+            "Content-Length: +4\r\n",
+            "Content-Length: 99999999999999999999\r\n",
+            "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n",
+            "Content-Length: 4\r\nExpect: 100-continue\r\n",
+            "Content-Length: 4\r\nUpgrade: h2c\r\n",
+        ] {
+            assert_eq!(body_len(post(hyper_s).as_bytes()), None, "{hyper_s:?}");
+        }
+        assert!(matches!(
+            parse_direct(b"POST /publish/a HTTP/1.0\r\nContent-Length: 4\r\n\r\nbody"),
+            Parsed::ToHyper
         ));
     }
 
@@ -1348,7 +1623,8 @@ mod tests {
         for (subscribe, direct) in [(true, true), (false, false)] {
             let (mut peer, mut stream) = socket_pair().await;
             peer.write_all(head).await.unwrap();
-            match read_head(&mut stream, |path| subscribe && path == "/somewhere").await {
+            let is_direct = |_: &Method, path: &str, _| subscribe && path == "/somewhere";
+            match read_head(&mut stream, Bytes::new(), true, is_direct).await {
                 Ok(Head::Direct { .. }) => assert!(direct),
                 Ok(Head::Http1(read)) => {
                     assert!(!direct);
@@ -1367,14 +1643,21 @@ mod tests {
         let fits = format!("POST /publish/a HTTP/1.1\r\nX-Filler: {filler}\r\n\r\nbody");
         let (mut peer, mut stream) = socket_pair().await;
         peer.write_all(fits.as_bytes()).await.unwrap();
-        match read_head(&mut stream, |_| true).await.unwrap() {
+        let is_get = |method: &Method, _: &str, _| method == Method::GET;
+        match read_head(&mut stream, Bytes::new(), true, is_get)
+            .await
+            .unwrap()
+        {
             Head::Http1(read) => assert!(read.ends_with(b"\r\n\r\nbody")),
             _ => panic!("a POST whose head fits is hyper's"),
         }
         let (mut peer, mut stream) = socket_pair().await;
         let too_large = format!("POST /publish/a HTTP/1.1\r\nX-Filler: {filler}{filler}\r\n");
         peer.write_all(too_large.as_bytes()).await.unwrap();
-        match read_head(&mut stream, |_| true).await.unwrap() {
+        match read_head(&mut stream, Bytes::new(), true, |_, _, _| true)
+            .await
+            .unwrap()
+        {
             Head::TooLarge(read) => assert_eq!(read, MAX_HEAD_BYTES + 1),
             _ => panic!("a head past the limit is refused"),
         }
@@ -1385,9 +1668,63 @@ mod tests {
         use tokio::io::AsyncWriteExt;
         let (mut peer, mut stream) = socket_pair().await;
         peer.write_all(HTTP2_PREFACE).await.unwrap();
-        match read_head(&mut stream, |_| true).await.unwrap() {
+        match read_head(&mut stream, Bytes::new(), true, |_, _, _| true)
+            .await
+            .unwrap()
+        {
             Head::Http2(read) => assert_eq!(&read[..], HTTP2_PREFACE),
             _ => panic!("the preface is HTTP/2"),
         }
+    }
+
+    #[tokio::test]
+    async fn carried_bytes_are_parsed_before_the_socket_is_read() {
+        // The peer sends nothing: a head complete in the carried bytes needs no read.
+        let (_peer, mut stream) = socket_pair().await;
+        let carried = Bytes::from_static(b"GET /a HTTP/1.1\r\n\r\nPOST /b");
+        let reading = read_head(&mut stream, carried, false, |_, _, _| true);
+        let head = tokio::time::timeout(Duration::from_secs(30), reading).await;
+        match head.expect("no read is needed").unwrap() {
+            Head::Direct { request, rest, .. } => {
+                assert_eq!(request.uri().path(), "/a");
+                assert_eq!(&rest[..], b"POST /b", "the next request's start is kept");
+            }
+            _ => panic!("a complete carried head is served"),
+        }
+        // Past the first request, the HTTP/2 preface is just a bad HTTP/1 head.
+        let (_peer, mut stream) = socket_pair().await;
+        let carried = Bytes::from_static(HTTP2_PREFACE);
+        match read_head(&mut stream, carried, false, |_, _, _| true)
+            .await
+            .unwrap()
+        {
+            Head::Http1(read) => assert_eq!(&read[..], HTTP2_PREFACE),
+            _ => panic!("only a first request may switch to HTTP/2"),
+        }
+    }
+
+    #[test]
+    fn the_date_is_formatted_once_per_second_and_stays_right() {
+        let at = |seconds: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(seconds);
+        let written = |now: SystemTime| {
+            let mut out = Vec::new();
+            write_date(&mut out, now);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            written(at(784_111_777)),
+            "date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+        );
+        // Within the same second the cached text is right; the next second is new.
+        let later = at(784_111_777) + Duration::from_millis(999);
+        assert_eq!(written(later), "date: Sun, 06 Nov 1994 08:49:37 GMT\r\n");
+        assert_eq!(
+            written(at(784_111_778)),
+            "date: Sun, 06 Nov 1994 08:49:38 GMT\r\n"
+        );
+        assert_eq!(
+            written(at(784_111_777)),
+            "date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+        );
     }
 }

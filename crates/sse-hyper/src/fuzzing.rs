@@ -39,16 +39,19 @@ pub fn subscribe_request<B>(
     Ok((stream.namespaces, stream.last_event_id))
 }
 
-/// What the direct HTTP/1.1 path makes of the bytes read so far on a new connection.
+/// What the direct HTTP/1.1 path makes of the bytes read so far on a connection.
 #[derive(Debug)]
 pub enum DirectHead {
-    /// A bodiless HTTP/1.1 `GET` the direct path would serve (when its path is a
-    /// subscribe route), and the length of its head.
+    /// An HTTP/1.1 `GET` without a body or `POST` with a plain length, which the direct
+    /// path would serve (when its path is a subscribe or single-publish route), the
+    /// length of its head, and that of the body after it.
     Direct {
-        /// The request as the direct path hands it to the service.
+        /// The request as the direct path hands it to the service (without its body).
         request: Box<Request<()>>,
         /// How many of the bytes the head took.
         head_len: usize,
+        /// How many bytes the body takes after the head.
+        body_len: usize,
     },
     /// The head is not complete yet.
     Partial,
@@ -59,9 +62,14 @@ pub enum DirectHead {
 /// Runs the direct path's head parser (`connection.rs`) on `bytes`.
 pub fn parse_direct_head(bytes: &[u8]) -> DirectHead {
     match connection::parse_direct(bytes) {
-        Parsed::Direct(request, head_len) => DirectHead::Direct {
-            request: Box::new(request.map(|_| ())),
+        Parsed::Direct {
+            request,
             head_len,
+            body_len,
+        } => DirectHead::Direct {
+            request,
+            head_len,
+            body_len,
         },
         Parsed::Partial => DirectHead::Partial,
         Parsed::ToHyper => DirectHead::ToHyper,

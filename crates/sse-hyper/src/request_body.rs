@@ -60,25 +60,34 @@ pub(crate) async fn read_limited(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large(limit));
     }
-    let mut reading = pin!(read_whole(request.into_body(), limit));
+    let mut reading = pin!(read_whole(request.into_body(), limit, timeout));
     if let Poll::Ready(read) = poll_fn(|cx| Poll::Ready(reading.as_mut().poll(cx))).await {
         return read;
     }
     let Ok(read) = tokio::time::timeout(timeout, reading).await else {
-        return Err(ApiError::new(
-            ErrorCode::RequestTimeout,
-            format!(
-                "the request body did not arrive within {} ms",
-                timeout.as_millis()
-            ),
-        ));
+        return Err(timed_out(timeout));
     };
     read
 }
 
+/// The refusal of a body that did not arrive within `timeout`.
+fn timed_out(timeout: Duration) -> ApiError {
+    ApiError::new(
+        ErrorCode::RequestTimeout,
+        format!(
+            "the request body did not arrive within {} ms",
+            timeout.as_millis()
+        ),
+    )
+}
+
 /// Reads `body` to its end, refusing it as soon as it passes `limit` bytes. Trailers are
 /// ignored.
-async fn read_whole(body: impl RequestBody, limit: usize) -> Result<Bytes, ApiError> {
+async fn read_whole(
+    body: impl RequestBody,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
     let mut body = pin!(body);
     let mut first = Bytes::new();
     let mut joined: Option<BytesMut> = None;
@@ -86,6 +95,9 @@ async fn read_whole(body: impl RequestBody, limit: usize) -> Result<Bytes, ApiEr
     while let Some(frame) = body.as_mut().frame().await {
         let frame = frame.map_err(|error| {
             let error: BoxError = error.into();
+            if error.is::<BodyTimedOut>() {
+                return timed_out(timeout);
+            }
             ApiError::new(
                 ErrorCode::BodyReadFailed,
                 format!("could not read the request body: {error}"),
@@ -118,6 +130,98 @@ fn too_large(limit: usize) -> ApiError {
         ErrorCode::PayloadTooLarge,
         format!("the body is larger than the {limit}-byte limit"),
     )
+}
+
+/// A request body the connection has read itself (the direct HTTP/1.1 path): whole, or
+/// cut short by the body timeout or a failed read, which the routes then answer as they
+/// would a body hyper failed to read.
+#[derive(Debug, Default)]
+pub(crate) struct ReadBody {
+    data: Option<Bytes>,
+    failure: Option<ReadFailure>,
+}
+
+/// Why a [`ReadBody`] is short.
+#[derive(Debug)]
+pub(crate) enum ReadFailure {
+    /// The rest did not arrive within the body timeout.
+    TimedOut,
+    /// Reading the connection failed, or the client closed it.
+    Failed(std::io::Error),
+}
+
+/// The error of a body that stopped arriving within the body timeout; [`read_limited`]
+/// answers it as it answers its own timeout.
+#[derive(Debug)]
+pub(crate) struct BodyTimedOut;
+
+impl std::fmt::Display for BodyTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body did not arrive in time")
+    }
+}
+
+impl std::error::Error for BodyTimedOut {}
+
+impl ReadBody {
+    /// A body of `data`, whole.
+    pub(crate) fn whole(data: Bytes) -> ReadBody {
+        ReadBody {
+            data: (!data.is_empty()).then_some(data),
+            failure: None,
+        }
+    }
+
+    /// The `data` that arrived, then `failure`.
+    pub(crate) fn short(data: Bytes, failure: ReadFailure) -> ReadBody {
+        ReadBody {
+            data: (!data.is_empty()).then_some(data),
+            failure: Some(failure),
+        }
+    }
+}
+
+impl ReadBody {
+    /// Whether the whole body arrived.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+impl Body for ReadBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        if let Some(data) = self.data.take() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(data))));
+        }
+        Poll::Ready(self.failure.take().map(|failure| {
+            Err(match failure {
+                ReadFailure::TimedOut => BoxError::from(BodyTimedOut),
+                ReadFailure::Failed(error) => BoxError::from(error),
+            })
+        }))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && self.failure.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        let length = self.data.as_ref().map_or(0, |data| data.len() as u64);
+        match self.failure {
+            None => http_body::SizeHint::with_exact(length),
+            Some(_) => {
+                let mut hint = http_body::SizeHint::new();
+                hint.set_lower(length);
+                hint
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -208,5 +312,26 @@ mod tests {
             .unwrap_err();
         assert_eq!(error.code(), ErrorCode::RequestTimeout);
         assert_eq!(error.status(), 408);
+    }
+
+    #[tokio::test]
+    async fn a_body_read_by_the_connection_is_answered_like_one_read_by_hyper() {
+        let whole = Request::new(ReadBody::whole(Bytes::from_static(b"Corgi")));
+        assert_eq!(read_limited(whole, 5, A_WHILE).await.unwrap(), "Corgi");
+        let late = ReadBody::short(Bytes::from_static(b"Co"), ReadFailure::TimedOut);
+        let error = read_limited(Request::new(late), 5, Duration::from_secs(7))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), ErrorCode::RequestTimeout);
+        assert!(error.detail().contains("7000 ms"), "{}", error.detail());
+        let closed = ReadFailure::Failed(std::io::ErrorKind::UnexpectedEof.into());
+        let error = read_limited(
+            Request::new(ReadBody::short(Bytes::new(), closed)),
+            5,
+            A_WHILE,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.code(), ErrorCode::BodyReadFailed);
     }
 }

@@ -143,6 +143,17 @@ impl SseService {
         matches!(Route::of(path, &self.state), Some(Route::Subscribe(_)))
     }
 
+    /// Whether `path` is the route that publishes a single event (`/publish/{namespace}`).
+    pub(crate) fn is_single_publish_path(&self, path: &str) -> bool {
+        matches!(Route::of(path, &self.state), Some(Route::Publish(_)))
+    }
+
+    /// The largest request body read, and how long its arrival may take.
+    pub(crate) fn body_limits(&self) -> (usize, std::time::Duration) {
+        let config = self.state.config();
+        (config.max_body_bytes, config.body_timeout)
+    }
+
     /// `error` as an answer, counted as a refused request, for refusals made before a
     /// request could be read whole (such as a head too large on the direct path).
     pub(crate) fn refuse(&self, error: ApiError) -> Response<SseBody> {

@@ -121,6 +121,35 @@ async fn https_falls_back_to_http1_without_h2_in_alpn() {
     assert_eq!(&body[..], b"ok\n");
 }
 
+#[tokio::test]
+async fn https_http1_publishes_share_one_connection_then_hyper_takes_over() {
+    let identity = self_signed();
+    let server = TestServer::start(Server::builder().tls(identity.tls.clone())).await;
+    let tls = connect(&server, &identity.cert_der, &[b"http/1.1"]).await;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    let connection = tokio::spawn(connection);
+    for name in ["Corgi", "Pug"] {
+        let request = hyper::Request::post("https://localhost/publish/pets")
+            .header("host", "127.0.0.1")
+            .header("content-type", "text/plain")
+            .body(http_body_util::Full::new(Bytes::from(name)))
+            .unwrap();
+        let response = within("publish", sender.send_request(request))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        response.into_body().collect().await.unwrap();
+    }
+    // A request the direct path does not read goes to hyper on the same connection.
+    let health = get("/healthz").map(|_| http_body_util::Full::new(Bytes::new()));
+    let response = within("health", sender.send_request(health)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(!connection.is_finished(), "one connection served all three");
+    assert_eq!(server.hub.stats().events_published, 2);
+}
+
 /// Reads until the server closes the connection (an error counts), failing the test if it
 /// stays open past the suite's deadline.
 async fn read_until_closed(tls: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>) {
