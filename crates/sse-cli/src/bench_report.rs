@@ -279,7 +279,15 @@ mod tests {
         );
         assert_eq!(
             sorted_keys(&json["latency_ms"]),
-            ["max", "p50", "p90", "p99", "p999", "receive_clock", "samples"]
+            [
+                "max",
+                "p50",
+                "p90",
+                "p99",
+                "p999",
+                "receive_clock",
+                "samples"
+            ]
         );
         assert_eq!(json["latency_ms"]["receive_clock"], "kernel");
         for (clock, printed) in [
