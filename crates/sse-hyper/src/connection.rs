@@ -506,6 +506,15 @@ where
     );
     out.extend_from_slice(&bytes);
     io.write_all(&out).await?;
+    shut_down_lingering(io).await
+}
+
+/// Shuts the connection down, then reads (and drops) what the client still sends for a
+/// moment, so that it reads the answer just written rather than a reset.
+async fn shut_down_lingering<T>(io: &mut T) -> io::Result<()>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
     io.shutdown().await?;
     let _ = tokio::time::timeout(
         REFUSAL_LINGER,
@@ -604,13 +613,18 @@ where
     }
 }
 
-/// What [`parse_direct`] made of the bytes read so far.
-pub(crate) enum Parsed {
-    /// A request the direct path may serve: its head (the body not read yet), how many
-    /// bytes the head took, and how many its body takes after them.
+/// What [`parse_direct`] made of the bytes read so far (public, as
+/// `sse_hyper::fuzzing::DirectHead`, with the `fuzzing` feature).
+#[derive(Debug)]
+pub enum Parsed {
+    /// A request the direct path may serve: an HTTP/1.1 `GET` without a body or `POST`
+    /// with a plain length (served when its path is a subscribe or single-publish route).
     Direct {
+        /// The request as the direct path hands it to the service (without its body).
         request: Box<Request<()>>,
+        /// How many of the bytes the head took.
         head_len: usize,
+        /// How many bytes the body takes after the head.
         body_len: usize,
     },
     /// The head is not complete yet.
@@ -799,7 +813,7 @@ where
 
 /// Writes a whole answer, giving up when the connection has not taken it within the
 /// write timeout (when `io` has none of its own). With `linger`, the connection is then
-/// shut down and read from for a moment (see [`refuse`]).
+/// shut down and read from for a moment ([`shut_down_lingering`]).
 async fn write_whole<T>(
     io: &mut T,
     bytes: Vec<u8>,
@@ -827,12 +841,7 @@ where
         },
     }
     if linger {
-        io.shutdown().await?;
-        let _ = tokio::time::timeout(
-            REFUSAL_LINGER,
-            std::future::poll_fn(|cx| poll_client_gone(io, cx)),
-        )
-        .await;
+        shut_down_lingering(io).await?;
     }
     Ok(())
 }

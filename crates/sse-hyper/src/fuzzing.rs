@@ -5,7 +5,7 @@
 use http::Request;
 use sse_core::{Event, Namespace};
 
-use crate::connection::{self, Parsed};
+use crate::connection;
 use crate::error::{ApiError, ErrorCode};
 use crate::publish::{self, QueryFields};
 use crate::routes::subscribe::StreamRequest;
@@ -40,38 +40,9 @@ pub fn subscribe_request<B>(
 }
 
 /// What the direct HTTP/1.1 path makes of the bytes read so far on a connection.
-#[derive(Debug)]
-pub enum DirectHead {
-    /// An HTTP/1.1 `GET` without a body or `POST` with a plain length, which the direct
-    /// path would serve (when its path is a subscribe or single-publish route), the
-    /// length of its head, and that of the body after it.
-    Direct {
-        /// The request as the direct path hands it to the service (without its body).
-        request: Box<Request<()>>,
-        /// How many of the bytes the head took.
-        head_len: usize,
-        /// How many bytes the body takes after the head.
-        body_len: usize,
-    },
-    /// The head is not complete yet.
-    Partial,
-    /// The connection goes to hyper.
-    ToHyper,
-}
+pub use crate::connection::Parsed as DirectHead;
 
 /// Runs the direct path's head parser (`connection.rs`) on `bytes`.
 pub fn parse_direct_head(bytes: &[u8]) -> DirectHead {
-    match connection::parse_direct(bytes) {
-        Parsed::Direct {
-            request,
-            head_len,
-            body_len,
-        } => DirectHead::Direct {
-            request,
-            head_len,
-            body_len,
-        },
-        Parsed::Partial => DirectHead::Partial,
-        Parsed::ToHyper => DirectHead::ToHyper,
-    }
+    connection::parse_direct(bytes)
 }

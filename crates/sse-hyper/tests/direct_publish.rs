@@ -8,19 +8,13 @@ mod common;
 use std::time::Duration;
 
 use common::{client, within, EventReader, TestServer};
-use sse_hyper::{Server, ServerBuilder};
+use sse_hyper::ServerBuilder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const LONG: Duration = Duration::from_secs(600);
-
 /// A server that waits long for anything but what `configure` shortens.
 async fn server(configure: impl FnOnce(ServerBuilder) -> ServerBuilder) -> TestServer {
-    let builder = Server::builder()
-        .header_read_timeout(LONG)
-        .body_timeout(LONG)
-        .shutdown_timeout(LONG);
-    TestServer::start(configure(builder)).await
+    TestServer::patient(configure).await
 }
 
 /// One answer as it came off the wire.

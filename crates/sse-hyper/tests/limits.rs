@@ -14,23 +14,18 @@ use common::{client, wait_until, within, EventReader, TestServer};
 use futures::StreamExt;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use sse_hyper::{Server, ServerBuilder, MAX_HEAD_BYTES, MAX_STORED_TEXT_BYTES};
+use sse_hyper::{ServerBuilder, MAX_HEAD_BYTES, MAX_STORED_TEXT_BYTES};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const SHORT: Duration = Duration::from_secs(1);
-const LONG: Duration = Duration::from_secs(600);
 
 /// What an HTTP/2 client with prior knowledge sends first, and an empty SETTINGS frame.
 const PREFACE_AND_SETTINGS: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
 
 /// A server that waits long for anything but what `configure` shortens.
 async fn server(configure: impl FnOnce(ServerBuilder) -> ServerBuilder) -> TestServer {
-    let builder = Server::builder()
-        .header_read_timeout(LONG)
-        .body_timeout(LONG)
-        .shutdown_timeout(LONG);
-    TestServer::start(configure(builder)).await
+    TestServer::patient(configure).await
 }
 
 async fn connect(server: &TestServer, bytes: &[u8]) -> TcpStream {

@@ -375,20 +375,7 @@ impl NginxProcess {
 impl Drop for NginxProcess {
     fn drop(&mut self) {
         // SIGQUIT: nginx's graceful stop; the master stops its worker.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-QUIT", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        super::processes::stop(&mut self.child, "-QUIT");
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -33,6 +33,17 @@ impl TestServer {
         TestServer::start_on(listener, builder)
     }
 
+    /// A server that waits long (600 s) for heads, bodies and shutdown, except what
+    /// `configure` shortens: tests of one limit are not cut short by another.
+    pub async fn patient(configure: impl FnOnce(ServerBuilder) -> ServerBuilder) -> TestServer {
+        let long = Duration::from_secs(600);
+        let builder = Server::builder()
+            .header_read_timeout(long)
+            .body_timeout(long)
+            .shutdown_timeout(long);
+        TestServer::start(configure(builder)).await
+    }
+
     pub fn start_on(listener: TcpListener, builder: ServerBuilder) -> TestServer {
         let addr = listener.local_addr().expect("local addr");
         let server: Server = builder.build();
