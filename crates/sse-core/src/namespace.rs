@@ -61,15 +61,26 @@ impl Namespace {
             // The input was "//": an empty segment followed by the ignored trailing slash.
             return Err(NamespaceError::new(NamespaceRule::EmptySegment, path));
         }
-        let mut canonical = String::with_capacity(path.len());
+        // Without escapes the canonical text is the input's own (less a trailing slash),
+        // so it is checked in place and copied once; with them it is decoded first.
+        let decoding = rest.contains('%');
+        let mut decoded = String::new();
+        let mut length = 0;
         for (index, raw) in rest.split('/').enumerate() {
             if index == MAX_SEGMENTS {
                 return Err(NamespaceError::new(NamespaceRule::TooManySegments, path));
             }
-            canonical.push('/');
-            let start = canonical.len();
-            decode_segment(raw, &mut canonical).map_err(|rule| NamespaceError::new(rule, path))?;
-            let segment = &canonical[start..];
+            let segment = if decoding {
+                decoded.push('/');
+                let start = decoded.len();
+                decode_segment(raw, &mut decoded)
+                    .map_err(|rule| NamespaceError::new(rule, path))?;
+                &decoded[start..]
+            } else if raw.bytes().all(is_segment_byte) {
+                raw
+            } else {
+                return Err(NamespaceError::new(NamespaceRule::InvalidCharacter, path));
+            };
             if segment.is_empty() {
                 return Err(NamespaceError::new(NamespaceRule::EmptySegment, path));
             }
@@ -79,10 +90,16 @@ impl Namespace {
             if segment.len() > MAX_SEGMENT_LEN {
                 return Err(NamespaceError::new(NamespaceRule::SegmentTooLong, path));
             }
-            if canonical.len() > MAX_LEN {
+            length += 1 + segment.len();
+            if length > MAX_LEN {
                 return Err(NamespaceError::new(NamespaceRule::TooLong, path));
             }
         }
+        let canonical = if decoding {
+            decoded.as_str()
+        } else {
+            &path[..1 + rest.len()]
+        };
         Ok(Namespace(Arc::from(canonical)))
     }
 
@@ -395,6 +412,36 @@ mod tests {
         assert_eq!(ns("/pets/"), ns("/pets"));
         assert_eq!(rule_of("/pets//"), NamespaceRule::EmptySegment);
         assert_eq!(rule_of("//"), NamespaceRule::EmptySegment);
+    }
+
+    proptest::proptest! {
+        /// The same namespace spelled with and without percent-escapes parses alike: to
+        /// the same canonical text, or to the same broken rule.
+        #[test]
+        fn escaped_and_plain_spellings_parse_alike(
+            segments in proptest::collection::vec("[a-zA-Z0-9._~ !%-]{0,140}", 0..36),
+            trailing_slash: bool,
+            escape_mask: u64,
+        ) {
+            let mut plain = format!("/{}", segments.join("/"));
+            if trailing_slash {
+                plain.push('/');
+            }
+            let plain = plain.replace('%', "!");
+            let escaped: String = plain
+                .bytes()
+                .enumerate()
+                .map(|(i, byte)| {
+                    if byte != b'/' && escape_mask & (1 << (i % 64)) != 0 {
+                        format!("%{byte:02X}")
+                    } else {
+                        char::from(byte).to_string()
+                    }
+                })
+                .collect();
+            let outcome = |text: &str| Namespace::parse(text).map_err(|e| e.rule());
+            proptest::prop_assert_eq!(outcome(&plain), outcome(&escaped), "{} vs {}", plain, escaped);
+        }
     }
 
     #[test]
