@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{Method, Request, Response};
+use sse_core::Namespace;
 
 use crate::body::SseBody;
 use crate::error::ApiError;
@@ -103,8 +104,10 @@ pub(crate) async fn dispatch(
             asked.open(state).await
         }
         (Route::Publish(namespace), &Method::POST) => {
-            let namespace = namespace.to_owned();
-            publish::handle_single(state, request, &namespace).await
+            // Parsed before the request moves on, refused only once the publisher is
+            // admitted: an unauthorised request learns nothing about namespaces.
+            let namespace = Namespace::parse(namespace);
+            publish::handle_single(state, request, namespace).await
         }
         (Route::PublishBatch, &Method::POST) => publish::handle_batch(state, request).await,
         (Route::Healthz, &Method::GET) => Ok(health::handle(state)),

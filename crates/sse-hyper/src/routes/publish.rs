@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use http::{header, HeaderMap, Request, Response, StatusCode};
 use serde::Serialize;
-use sse_core::{Event, Namespace};
+use sse_core::{Event, Namespace, NamespaceError};
 
 use crate::auth;
 use crate::body::SseBody;
@@ -45,14 +45,15 @@ struct BatchAccepted<'a> {
     subscribers: usize,
 }
 
-/// Publishes the request's one event to `path_namespace`.
+/// Publishes the request's one event to the namespace of its path (parsed by the
+/// router, refused here only once the publisher is admitted).
 pub(crate) async fn handle_single(
     state: &State,
     request: Request<impl RequestBody>,
-    path_namespace: &str,
+    namespace: Result<Namespace, NamespaceError>,
 ) -> Result<Response<SseBody>, ApiError> {
     let publisher = admit(state, &request)?;
-    let namespace = Namespace::parse(path_namespace)?;
+    let namespace = namespace?;
     publisher.check(std::slice::from_ref(&namespace))?;
     let kind = content_kind(request.headers())?;
     let query = QueryFields::parse(request.uri().query())?;
