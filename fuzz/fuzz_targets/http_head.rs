@@ -106,6 +106,7 @@ fuzz_target!(|input: &[u8]| {
         request,
         head_len,
         body_len,
+        ..
     } = parse_direct_head(input)
     else {
         return;

@@ -77,8 +77,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, Bytes};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http::header::{self, HeaderMap};
+use http::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::Watcher;
@@ -88,7 +88,9 @@ use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
 use crate::body::SseBody;
+use crate::direct_head::{self, Parsed};
 use crate::idle;
+use crate::json_text;
 use crate::limits::{self, MAX_HEAD_BYTES};
 use crate::request_body::{ReadBody, ReadFailure};
 use crate::service::SseService;
@@ -99,8 +101,6 @@ const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// How long a connection refused for its head is read from (and the bytes dropped)
 /// after the answer, so that the client reads the answer instead of a reset.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
-/// Headers parsed here; a request with more is left to hyper.
-const MAX_HEADERS: usize = 48;
 /// A chunk is assembled and written in pieces of at most this many bytes.
 const CHUNK_PIECE_BYTES: usize = 64 * 1024;
 /// A request body is read from the connection in pieces of at most this many bytes.
@@ -593,124 +593,24 @@ where
         }
         // Every HTTP/1.x head is read whole here, so that one deadline and one size limit
         // cover it, whoever serves it.
-        match parse_direct(&buffer) {
+        match direct_head::parse(buffer) {
             Parsed::Direct {
                 request,
+                read,
                 head_len,
                 body_len,
             } if is_direct(request.method(), request.uri().path(), body_len) => {
-                let rest = Bytes::from(buffer).slice(head_len..);
                 return Ok(Head::Direct {
                     request,
-                    rest,
+                    rest: read.slice(head_len..),
                     body_len,
                 });
             }
-            Parsed::Partial if buffer.len() <= MAX_HEAD_BYTES => continue,
-            Parsed::Partial => return Ok(Head::TooLarge(buffer.len())),
-            Parsed::Direct { .. } | Parsed::ToHyper => return Ok(Head::Http1(Bytes::from(buffer))),
+            Parsed::Direct { read, .. } | Parsed::ToHyper(read) => return Ok(Head::Http1(read)),
+            Parsed::Partial(read) if read.len() <= MAX_HEAD_BYTES => buffer = read,
+            Parsed::Partial(read) => return Ok(Head::TooLarge(read.len())),
         }
     }
-}
-
-/// What [`parse_direct`] made of the bytes read so far (public, as
-/// `sse_hyper::fuzzing::DirectHead`, with the `fuzzing` feature).
-#[derive(Debug)]
-pub enum Parsed {
-    /// A request the direct path may serve: an HTTP/1.1 `GET` without a body or `POST`
-    /// with a plain length (served when its path is a subscribe or single-publish route).
-    Direct {
-        /// The request as the direct path hands it to the service (without its body).
-        request: Box<Request<()>>,
-        /// How many of the bytes the head took.
-        head_len: usize,
-        /// How many bytes the body takes after the head.
-        body_len: usize,
-    },
-    /// The head is not complete yet.
-    Partial,
-    /// Anything else: hyper's.
-    ToHyper,
-}
-
-/// Parses a head served here: over HTTP/1.1, a `GET` with no body, or a `POST` with
-/// exactly one `Content-Length` of plain digits; neither with `Transfer-Encoding`,
-/// `Expect` or `Upgrade`. Anything else, well-formed or not, is for hyper (which also
-/// writes the `400`s).
-pub(crate) fn parse_direct(bytes: &[u8]) -> Parsed {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Request::new(&mut headers);
-    let head_len = match parsed.parse(bytes) {
-        Ok(httparse::Status::Complete(length)) => length,
-        Ok(httparse::Status::Partial) => return Parsed::Partial,
-        Err(_) => return Parsed::ToHyper,
-    };
-    let method = match parsed.method {
-        Some("GET") => Method::GET,
-        Some("POST") => Method::POST,
-        _ => return Parsed::ToHyper,
-    };
-    if parsed.version != Some(1) {
-        return Parsed::ToHyper;
-    }
-    let Some(Ok(uri)) = parsed.path.map(Uri::try_from) else {
-        return Parsed::ToHyper;
-    };
-    let mut request = Request::new(());
-    *request.method_mut() = method;
-    *request.uri_mut() = uri;
-    *request.version_mut() = Version::HTTP_11;
-    let map = request.headers_mut();
-    for header in parsed.headers.iter() {
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(header.name.as_bytes()),
-            HeaderValue::from_bytes(header.value),
-        ) else {
-            return Parsed::ToHyper;
-        };
-        map.append(name, value);
-    }
-    if map.contains_key(header::TRANSFER_ENCODING)
-        || map.contains_key(header::UPGRADE)
-        || map.contains_key(header::EXPECT)
-    {
-        return Parsed::ToHyper;
-    }
-    // A length hyper would read another way (several, a list, signs or spaces) is
-    // hyper's to judge: it refuses differing duplicates, which a proxy might read
-    // otherwise.
-    let mut lengths = map.get_all(header::CONTENT_LENGTH).iter();
-    let declared = match (lengths.next(), lengths.next()) {
-        (None, _) => None,
-        (Some(length), None) => match plain_length(length.as_bytes()) {
-            Some(length) => Some(length),
-            None => return Parsed::ToHyper,
-        },
-        (Some(_), Some(_)) => return Parsed::ToHyper,
-    };
-    let body_len = match (request.method() == Method::POST, declared) {
-        (false, None | Some(0)) => 0,
-        (true, Some(length)) => length,
-        // A GET with a body, or a POST without a length.
-        _ => return Parsed::ToHyper,
-    };
-    Parsed::Direct {
-        request: Box::new(request),
-        head_len,
-        body_len,
-    }
-}
-
-/// A `Content-Length` of one to 15 ASCII digits (no sign, no spaces), as a number.
-fn plain_length(value: &[u8]) -> Option<usize> {
-    if value.is_empty() || value.len() > 15 || !value.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    value.iter().try_fold(0usize, |length, digit| {
-        length
-            .checked_mul(10)?
-            .checked_add(usize::from(digit - b'0'))
-    })
 }
 
 /// How the direct writer bounds its waits: with `timeout`, it gives up when the
@@ -937,7 +837,11 @@ fn write_head(
     }
     match length {
         Length::Chunked => write_header(out, b"transfer-encoding", b"chunked"),
-        Length::Exact(bytes) => write_header(out, b"content-length", bytes.to_string().as_bytes()),
+        Length::Exact(bytes) => {
+            out.extend_from_slice(b"content-length: ");
+            json_text::push_unsigned(out, u64::try_from(bytes).unwrap_or(u64::MAX));
+            out.extend_from_slice(b"\r\n");
+        }
         Length::None => {}
     }
     out.extend_from_slice(b"\r\n");
@@ -1371,6 +1275,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Replayed<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::HeaderValue;
 
     #[test]
     fn chunks_carry_their_length_in_hex() {
@@ -1450,73 +1355,6 @@ mod tests {
             connection.taken == expected,
             "the bytes went out in order, once each"
         );
-    }
-
-    #[test]
-    fn only_bodiless_http11_gets_are_served_directly() {
-        let direct = |head: &[u8]| matches!(parse_direct(head), Parsed::Direct { .. });
-        assert!(direct(b"GET /subscribe/pets HTTP/1.1\r\nHost: a\r\n\r\n"));
-        assert!(direct(
-            b"GET /subscribe HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
-        ));
-        assert!(!direct(b"GET /subscribe HTTP/1.0\r\n\r\n"));
-        assert!(!direct(b"POST /publish/pets HTTP/1.1\r\n\r\n"));
-        assert!(!direct(
-            b"PUT /publish/pets HTTP/1.1\r\nContent-Length: 1\r\n\r\n"
-        ));
-        assert!(!direct(
-            b"GET /subscribe HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
-        ));
-        assert!(!direct(
-            b"GET /subscribe HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"
-        ));
-        assert!(!direct(b"GET /subscribe HTTP/1.1\r\nBad Header\r\n\r\n"));
-        assert!(!direct(
-            b"GET /healthz HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 44\r\n\r\n"
-        ));
-        assert!(matches!(
-            parse_direct(b"GET /subscribe HTTP/1.1\r\nHost"),
-            Parsed::Partial
-        ));
-    }
-
-    #[test]
-    fn http11_posts_with_one_plain_length_are_served_directly() {
-        let body_len = |head: &[u8]| match parse_direct(head) {
-            Parsed::Direct {
-                request,
-                head_len,
-                body_len,
-            } => {
-                assert_eq!(request.method(), Method::POST);
-                assert!(head[..head_len].ends_with(b"\r\n\r\n"));
-                Some(body_len)
-            }
-            _ => None,
-        };
-        let post = |headers: &str| format!("POST /publish/a HTTP/1.1\r\n{headers}\r\nbody");
-        assert_eq!(body_len(post("Content-Length: 4\r\n").as_bytes()), Some(4));
-        assert_eq!(body_len(post("content-length: 0\r\n").as_bytes()), Some(0));
-        assert_eq!(
-            body_len(post("Content-Length: 007\r\n").as_bytes()),
-            Some(7)
-        );
-        for hyper_s in [
-            "",
-            "Content-Length: 4\r\nContent-Length: 4\r\n",
-            "Content-Length: 4, 4\r\n",
-            "Content-Length: +4\r\n",
-            "Content-Length: 99999999999999999999\r\n",
-            "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n",
-            "Content-Length: 4\r\nExpect: 100-continue\r\n",
-            "Content-Length: 4\r\nUpgrade: h2c\r\n",
-        ] {
-            assert_eq!(body_len(post(hyper_s).as_bytes()), None, "{hyper_s:?}");
-        }
-        assert!(matches!(
-            parse_direct(b"POST /publish/a HTTP/1.0\r\nContent-Length: 4\r\n\r\nbody"),
-            Parsed::ToHyper
-        ));
     }
 
     #[test]

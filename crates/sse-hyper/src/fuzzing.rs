@@ -5,7 +5,7 @@
 use http::Request;
 use sse_core::{Event, Namespace};
 
-use crate::connection;
+use crate::direct_head;
 use crate::error::{ApiError, ErrorCode};
 use crate::publish::{self, QueryFields};
 use crate::routes::subscribe::StreamRequest;
@@ -40,9 +40,9 @@ pub fn subscribe_request<B>(
 }
 
 /// What the direct HTTP/1.1 path makes of the bytes read so far on a connection.
-pub use crate::connection::Parsed as DirectHead;
+pub use crate::direct_head::Parsed as DirectHead;
 
-/// Runs the direct path's head parser (`connection.rs`) on `bytes`.
+/// Runs the direct path's head parser (`direct_head.rs`) on `bytes`.
 pub fn parse_direct_head(bytes: &[u8]) -> DirectHead {
-    connection::parse_direct(bytes)
+    direct_head::parse(bytes.to_vec())
 }

@@ -46,7 +46,7 @@ fn needs_escape(byte: u8) -> bool {
     byte < 0x20 || byte == b'"' || byte == b'\\'
 }
 
-/// Appends `number` in decimal, as JSON writes an unsigned integer.
+/// Appends `number` in decimal, as JSON writes an unsigned integer (and HTTP a length).
 pub(crate) fn push_unsigned(out: &mut Vec<u8>, number: u64) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();

@@ -41,6 +41,7 @@ mod body;
 mod browser;
 mod config;
 mod connection;
+mod direct_head;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -1,0 +1,297 @@
+//! The request heads the direct HTTP/1.1 path serves (see `connection.rs`), parsed from
+//! the bytes read so far.
+//!
+//! A head is parsed once, with `httparse`, into the positions of its parts; only then is
+//! the buffer frozen into [`Bytes`], and the request's URI and header values are slices
+//! of it rather than copies: one allocation for the head, not one per header.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Uri, Version};
+
+/// Headers parsed here; a request with more is left to hyper.
+const MAX_HEADERS: usize = 48;
+
+/// What [`parse`] made of the bytes read so far (public, as
+/// `sse_hyper::fuzzing::DirectHead`, with the `fuzzing` feature).
+#[derive(Debug)]
+pub enum Parsed {
+    /// A request the direct path may serve: an HTTP/1.1 `GET` without a body or `POST`
+    /// with a plain length (served when its path is a subscribe or single-publish route).
+    Direct {
+        /// The request as the direct path hands it to the service (without its body).
+        request: Box<Request<()>>,
+        /// Every byte read, the head first.
+        read: Bytes,
+        /// How many of the bytes the head took.
+        head_len: usize,
+        /// How many bytes the body takes after the head.
+        body_len: usize,
+    },
+    /// The head is not complete yet: the bytes, given back to read more into.
+    Partial(Vec<u8>),
+    /// Anything else, with every byte read: hyper's.
+    ToHyper(Bytes),
+}
+
+/// Parses a head served here: over HTTP/1.1, a `GET` with no body, or a `POST` with
+/// exactly one `Content-Length` of plain digits; neither with `Transfer-Encoding`,
+/// `Expect` or `Upgrade`. Anything else, well-formed or not, is for hyper (which also
+/// writes the `400`s).
+pub(crate) fn parse(read: Vec<u8>) -> Parsed {
+    let mut headers = [HEADER_UNSEEN; MAX_HEADERS];
+    match locate(&read, &mut headers) {
+        Located::Partial => Parsed::Partial(read),
+        Located::ToHyper => Parsed::ToHyper(Bytes::from(read)),
+        Located::Head(layout) => {
+            let read = Bytes::from(read);
+            match layout.request(&read, &headers[..layout.header_count]) {
+                Some(request) => Parsed::Direct {
+                    request: Box::new(request),
+                    read,
+                    head_len: layout.head_len,
+                    body_len: layout.body_len,
+                },
+                None => Parsed::ToHyper(read),
+            }
+        }
+    }
+}
+
+/// What [`locate`] found.
+enum Located {
+    Head(Layout),
+    Partial,
+    ToHyper,
+}
+
+/// Where a header's name and value lie in the bytes read.
+type HeaderSpan = (Range<usize>, Range<usize>);
+
+/// A header slot not yet filled.
+const HEADER_UNSEEN: HeaderSpan = (0..0, 0..0);
+
+/// Where the parts of a complete head lie in the bytes read (its headers' in the slots
+/// [`locate`] was given, the first `header_count` of them).
+struct Layout {
+    method: Method,
+    target: Range<usize>,
+    header_count: usize,
+    head_len: usize,
+    body_len: usize,
+}
+
+/// Finds a head's parts in `bytes`, judging from the raw headers whether the direct path
+/// may serve it; where its headers lie goes into `spans`.
+fn locate(bytes: &[u8], spans: &mut [HeaderSpan; MAX_HEADERS]) -> Located {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let head_len = match parsed.parse(bytes) {
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) => return Located::Partial,
+        Err(_) => return Located::ToHyper,
+    };
+    let method = match parsed.method {
+        Some("GET") => Method::GET,
+        Some("POST") => Method::POST,
+        _ => return Located::ToHyper,
+    };
+    let Some(target) = parsed.path else {
+        return Located::ToHyper;
+    };
+    if parsed.version != Some(1) {
+        return Located::ToHyper;
+    }
+    let mut layout = Layout {
+        method,
+        target: within(bytes, target.as_bytes()),
+        header_count: parsed.headers.len(),
+        head_len,
+        body_len: 0,
+    };
+    let mut declared = None;
+    for (header, span) in parsed.headers.iter().zip(spans) {
+        let name = header.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"transfer-encoding")
+            || name.eq_ignore_ascii_case(b"upgrade")
+            || name.eq_ignore_ascii_case(b"expect")
+        {
+            return Located::ToHyper;
+        }
+        if name.eq_ignore_ascii_case(b"content-length") {
+            // A length hyper would read another way (several, a list, signs or spaces)
+            // is hyper's to judge: it refuses differing duplicates, which a proxy might
+            // read otherwise.
+            match (declared, plain_length(header.value)) {
+                (None, Some(length)) => declared = Some(length),
+                _ => return Located::ToHyper,
+            }
+        }
+        *span = (within(bytes, name), within(bytes, header.value));
+    }
+    layout.body_len = match (layout.method == Method::POST, declared) {
+        (false, None | Some(0)) => 0,
+        (true, Some(length)) => length,
+        // A GET with a body, or a POST without a length.
+        _ => return Located::ToHyper,
+    };
+    Located::Head(layout)
+}
+
+impl Layout {
+    /// The request, its URI and header values sharing `read`; `None` when hyper would
+    /// refuse one of them.
+    fn request(&self, read: &Bytes, headers: &[HeaderSpan]) -> Option<Request<()>> {
+        let uri = Uri::from_maybe_shared(read.slice(self.target.clone())).ok()?;
+        let mut map = HeaderMap::with_capacity(headers.len());
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(&read[name.clone()]).ok()?;
+            let value = HeaderValue::from_maybe_shared(read.slice(value.clone())).ok()?;
+            map.append(name, value);
+        }
+        let mut request = Request::new(());
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = uri;
+        *request.version_mut() = Version::HTTP_11;
+        *request.headers_mut() = map;
+        Some(request)
+    }
+}
+
+/// Where `part`, a slice of `whole`, lies in it.
+fn within(whole: &[u8], part: &[u8]) -> Range<usize> {
+    let start = part.as_ptr() as usize - whole.as_ptr() as usize;
+    start..start + part.len()
+}
+
+/// A `Content-Length` of one to 15 ASCII digits (no sign, no spaces), as a number.
+fn plain_length(value: &[u8]) -> Option<usize> {
+    if value.is_empty() || value.len() > 15 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    value.iter().try_fold(0usize, |length, digit| {
+        length
+            .checked_mul(10)?
+            .checked_add(usize::from(digit - b'0'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::header;
+
+    fn parse_bytes(bytes: &[u8]) -> Parsed {
+        parse(bytes.to_vec())
+    }
+
+    #[test]
+    fn only_bodiless_http11_gets_are_served_directly() {
+        let direct = |head: &[u8]| matches!(parse_bytes(head), Parsed::Direct { .. });
+        assert!(direct(b"GET /subscribe/pets HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(direct(
+            b"GET /subscribe HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(!direct(b"GET /subscribe HTTP/1.0\r\n\r\n"));
+        assert!(!direct(b"POST /publish/pets HTTP/1.1\r\n\r\n"));
+        assert!(!direct(
+            b"PUT /publish/pets HTTP/1.1\r\nContent-Length: 1\r\n\r\n"
+        ));
+        assert!(!direct(
+            b"GET /subscribe HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+        ));
+        assert!(!direct(
+            b"GET /subscribe HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"
+        ));
+        assert!(!direct(b"GET /subscribe HTTP/1.1\r\nBad Header\r\n\r\n"));
+        assert!(!direct(
+            b"GET /healthz HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 44\r\n\r\n"
+        ));
+        assert!(matches!(
+            parse_bytes(b"GET /subscribe HTTP/1.1\r\nHost"),
+            Parsed::Partial(_)
+        ));
+    }
+
+    #[test]
+    fn http11_posts_with_one_plain_length_are_served_directly() {
+        let body_len = |head: &[u8]| match parse_bytes(head) {
+            Parsed::Direct {
+                request,
+                read,
+                head_len,
+                body_len,
+            } => {
+                assert_eq!(request.method(), Method::POST);
+                assert_eq!(read, head);
+                assert!(head[..head_len].ends_with(b"\r\n\r\n"));
+                Some(body_len)
+            }
+            _ => None,
+        };
+        let post = |headers: &str| format!("POST /publish/a HTTP/1.1\r\n{headers}\r\nbody");
+        assert_eq!(body_len(post("Content-Length: 4\r\n").as_bytes()), Some(4));
+        assert_eq!(body_len(post("content-length: 0\r\n").as_bytes()), Some(0));
+        assert_eq!(
+            body_len(post("Content-Length: 007\r\n").as_bytes()),
+            Some(7)
+        );
+        for hyper_s in [
+            "",
+            "Content-Length: 4\r\nContent-Length: 4\r\n",
+            "Content-Length: 4, 4\r\n",
+            "Content-Length: +4\r\n",
+            "Content-Length: 99999999999999999999\r\n",
+            "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n",
+            "Content-Length: 4\r\nExpect: 100-continue\r\n",
+            "Content-Length: 4\r\nUpgrade: h2c\r\n",
+            "Content-Length: 4\r\nTRANSFER-encoding: identity\r\n",
+        ] {
+            assert_eq!(body_len(post(hyper_s).as_bytes()), None, "{hyper_s:?}");
+        }
+        assert!(matches!(
+            parse_bytes(b"POST /publish/a HTTP/1.0\r\nContent-Length: 4\r\n\r\nbody"),
+            Parsed::ToHyper(_)
+        ));
+    }
+
+    #[test]
+    fn the_request_holds_every_header_in_order_and_the_target() {
+        let head = b"POST /publish/a?id=7 HTTP/1.1\r\nHost: localhost:8080\r\n\
+            X-Trace: one\r\nContent-Length: 2\r\nx-trace: two\r\n\r\nhi";
+        let Parsed::Direct {
+            request, head_len, ..
+        } = parse_bytes(head)
+        else {
+            panic!("not direct");
+        };
+        assert_eq!(head_len, head.len() - 2);
+        assert_eq!(request.uri(), "/publish/a?id=7");
+        assert_eq!(request.version(), Version::HTTP_11);
+        assert_eq!(request.headers().len(), 4);
+        assert_eq!(request.headers()[header::HOST], "localhost:8080");
+        assert_eq!(request.headers()[header::CONTENT_LENGTH], "2");
+        let traces: Vec<_> = request.headers().get_all("x-trace").iter().collect();
+        assert_eq!(traces, ["one", "two"]);
+    }
+
+    #[test]
+    fn a_target_httparse_takes_and_uri_refuses_goes_to_hyper_with_every_byte() {
+        for head in [
+            &b"GET /sub<scribe HTTP/1.1\r\n\r\n"[..],
+            b"GET /sub`scribe HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            let mut spans = [HEADER_UNSEEN; MAX_HEADERS];
+            assert!(
+                matches!(locate(head, &mut spans), Located::Head(_)),
+                "{head:?}"
+            );
+            match parse_bytes(head) {
+                Parsed::ToHyper(read) => assert_eq!(read, head),
+                other => panic!("{head:?}: {other:?}"),
+            }
+        }
+    }
+}
