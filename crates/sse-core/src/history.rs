@@ -106,7 +106,10 @@ pub(crate) struct History {
     first_position: u64,
     /// Position the next published event gets.
     next_position: u64,
-    positions: HashMap<Arc<str>, u64>,
+    /// Each retained id's position. Hashed with foldhash (seeded per process): every
+    /// publish inserts and, once the history is full, evicts, and SipHash made this map
+    /// a twentieth of a single publish's instructions.
+    positions: HashMap<Arc<str>, u64, foldhash::fast::RandomState>,
     id_base: u64,
     /// Every offset below this one was assigned or skipped.
     next_id_offset: u64,
@@ -150,7 +153,7 @@ impl History {
             entries: VecDeque::with_capacity(capacity.min(64 * 1024)),
             first_position: 0,
             next_position: 0,
-            positions: HashMap::new(),
+            positions: HashMap::default(),
             id_base,
             next_id_offset: 0,
             chosen_below: 0,
