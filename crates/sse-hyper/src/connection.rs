@@ -77,7 +77,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, Bytes};
-use http::header::{self, HeaderMap};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -784,8 +784,13 @@ fn encode_head(response: Response<SseBody>, client_closes: bool) -> Encoded {
     } else {
         Length::Exact(bytes.len())
     };
-    let close = client_closes || wants_close(&parts.headers);
-    write_head(&mut out, parts.status, &parts.headers, length, close);
+    let close = write_head(
+        &mut out,
+        parts.status,
+        &parts.headers,
+        length,
+        client_closes,
+    );
     if let Length::Exact(_) = length {
         out.extend_from_slice(&bytes);
     }
@@ -794,12 +799,15 @@ fn encode_head(response: Response<SseBody>, client_closes: bool) -> Encoded {
 
 /// Whether a `Connection` header lists the `close` option.
 fn wants_close(headers: &HeaderMap) -> bool {
-    headers.get_all(header::CONNECTION).iter().any(|value| {
-        value
-            .as_bytes()
-            .split(|&byte| byte == b',')
-            .any(|option| option.trim_ascii().eq_ignore_ascii_case(b"close"))
-    })
+    headers.get_all(header::CONNECTION).iter().any(lists_close)
+}
+
+/// Whether one `Connection` value lists the `close` option.
+fn lists_close(value: &HeaderValue) -> bool {
+    value
+        .as_bytes()
+        .split(|&byte| byte == b',')
+        .any(|option| option.trim_ascii().eq_ignore_ascii_case(b"close"))
 }
 
 /// How the body that follows a head is delimited.
@@ -810,29 +818,34 @@ enum Length {
     None,
 }
 
-/// Writes a response head; `close` announces that the connection closes after the body.
+/// Writes a response head, in one pass over `headers`: the connection closes after the
+/// body when `close` says so or the headers ask for it, and the head then says so too.
+/// Gives whether it closes.
 fn write_head(
     out: &mut Vec<u8>,
     status: StatusCode,
     headers: &HeaderMap,
     length: Length,
     close: bool,
-) {
+) -> bool {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    let (mut dated, mut asks_close) = (false, false);
     for (name, value) in headers {
         if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
             continue;
         }
+        dated |= name == header::DATE;
+        asks_close |= name == header::CONNECTION && lists_close(value);
         write_header(out, name.as_str().as_bytes(), value.as_bytes());
     }
-    if !headers.contains_key(header::DATE) {
+    if !dated {
         write_date(out, SystemTime::now());
     }
-    if close && !wants_close(headers) {
+    if close && !asks_close {
         write_header(out, b"connection", b"close");
     }
     match length {
@@ -845,6 +858,7 @@ fn write_head(
         Length::None => {}
     }
     out.extend_from_slice(b"\r\n");
+    close || asks_close
 }
 
 thread_local! {
@@ -1275,7 +1289,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Replayed<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::header::HeaderValue;
 
     #[test]
     fn chunks_carry_their_length_in_hex() {
@@ -1370,6 +1383,32 @@ mod tests {
             HeaderValue::from_static("keep-alive, closed"),
         );
         assert!(!wants_close(&headers));
+    }
+
+    #[test]
+    fn an_answer_asking_to_close_closes_and_says_so_once() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        headers.insert(
+            header::DATE,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
+        for told in [false, true] {
+            let mut out = Vec::new();
+            let closes = write_head(&mut out, StatusCode::OK, &headers, Length::Exact(0), told);
+            let text = String::from_utf8(out).unwrap();
+            assert!(closes, "{text}");
+            assert_eq!(text.matches("connection: close").count(), 1, "{text}");
+            assert_eq!(text.matches("date: ").count(), 1, "{text}");
+        }
+        let mut out = Vec::new();
+        assert!(!write_head(
+            &mut out,
+            StatusCode::OK,
+            &HeaderMap::new(),
+            Length::Exact(0),
+            false
+        ));
     }
 
     #[test]
