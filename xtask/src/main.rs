@@ -28,6 +28,8 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         // Started by `bench` for its client self-check; see bench/broadcaster.rs.
         Some("broadcaster") => bench::broadcaster::run(&args[1..]),
+        // Started by `bench` beside nginx + nchan; see bench/publish_floor.rs.
+        Some("publish-floor") => bench::publish_floor::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print_help();
             Ok(())
@@ -57,7 +59,9 @@ fn print_help() {
          fuzz [--time S] [TARGET...]  run fuzz targets S seconds each (default 60; installs cargo-fuzz);\n    \
                                     targets: {}\n  \
          broadcaster --stats PATH [...]\n    \
-                                    the self-check's minimal SSE broadcaster (bench starts it)\n",
+                                    the self-check's minimal SSE broadcaster (bench starts it)\n  \
+         publish-floor [--listen ADDR] [--max-seconds N]\n    \
+                                    a server answering a fixed 202 to each request (bench starts it)\n",
         fuzz::TARGETS.join(", ")
     );
 }

@@ -254,8 +254,8 @@ fn nchan_section(md: &mut String, section: &NchanSection) {
     let _ = writeln!(
         md,
         "{}, one worker pinned to the core of our server; client: `{}`, {wrk}.\n\n\
-         | round | ours events/s | nchan events/s | ours/nchan | wrk: ours req/s | wrk: nchan req/s | errors (ours; nchan) |\n\
-         |---:|---:|---:|---:|---:|---:|---|",
+         | round | ours events/s | nchan events/s | ours/nchan | wrk: ours req/s | wrk: nchan req/s | wrk: floor req/s | errors (ours; nchan) |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---|",
         comparison.nginx_version, comparison.client_command
     );
     let ratio = |ours: f64, nchan: f64| (nchan > 0.0).then(|| format!("{:.2}x", ours / nchan));
@@ -263,13 +263,14 @@ fn nchan_section(md: &mut String, section: &NchanSection) {
     for (index, round) in comparison.rounds.iter().enumerate() {
         let _ = writeln!(
             md,
-            "| {} | {:.0} | {:.0} | {} | {} | {} | {}; {} |",
+            "| {} | {:.0} | {:.0} | {} | {} | {} | {} | {}; {} |",
             index + 1,
             round.ours_per_second,
             round.nchan_per_second,
             or_na(ratio(round.ours_per_second, round.nchan_per_second)),
             rate(round.ours_wrk_per_second),
             rate(round.nchan_wrk_per_second),
+            rate(round.floor_wrk_per_second),
             errors_json(&round.ours),
             errors_json(&round.nchan)
         );
@@ -285,6 +286,23 @@ fn nchan_section(md: &mut String, section: &NchanSection) {
         if comparison.met { "met" } else { "not met" },
         or_na(comparison.wrk_ratio.map(|r| format!("{r:.2}x")))
     );
+    if let Some(floor) = comparison.floor_ratio {
+        let _ = writeln!(
+            md,
+            "\nThe floor (`cargo xtask publish-floor`: on tokio like ours, one read and one \
+             write per request, a fixed `202`, nothing stored or checked) reached **{floor:.2}x** \
+             nchan under wrk (median of the rounds): no server of that shape gets more from \
+             this machine and client{}.",
+            if floor < comparison.target_ratio {
+                format!(
+                    ", so the {:.1}x target is out of reach here whatever the server does",
+                    comparison.target_ratio
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
 }
 
 fn cluster_section(md: &mut String, section: &ClusterSection) {
@@ -665,6 +683,7 @@ mod tests {
         ];
         rounds[0].ours_wrk_per_second = Some(3000.0);
         rounds[0].nchan_wrk_per_second = Some(2000.0);
+        rounds[0].floor_wrk_per_second = Some(3300.0);
         let comparison = NchanComparison::new(
             "nginx version: nginx/1.22.1".to_owned(),
             String::new(),
@@ -674,22 +693,54 @@ mod tests {
         );
         assert_eq!(comparison.ratio, Some(1.2));
         assert_eq!(comparison.wrk_ratio, Some(1.5));
+        assert_eq!(comparison.floor_ratio, Some(1.65));
         assert!(comparison.met);
         let mut md = String::new();
         nchan_section(&mut md, &NchanSection::Measured(Box::new(comparison)));
         assert!(
-            md.contains("| 1 | 2400 | 2000 | 1.20x | 3000 | 2000 |"),
+            md.contains("| 1 | 2400 | 2000 | 1.20x | 3000 | 2000 | 3300 |"),
             "{md}"
         );
-        assert!(md.contains("| 2 | 900 | 600 | 1.50x | n/a | n/a |"), "{md}");
+        assert!(
+            md.contains("| 2 | 900 | 600 | 1.50x | n/a | n/a | n/a |"),
+            "{md}"
+        );
         assert!(
             md.contains("**1.20x** (target 1.2x: met); with wrk: 1.50x"),
             "{md}"
         );
+        assert!(md.contains("reached **1.65x** nchan under wrk"), "{md}");
+        assert!(!md.contains("out of reach"), "{md}");
         let mut md = String::new();
         let reason = "nginx is not installed".to_owned();
         nchan_section(&mut md, &NchanSection::Skipped { reason });
         assert!(md.contains("Skipped: nginx is not installed."), "{md}");
+    }
+
+    #[test]
+    fn a_floor_below_the_target_says_the_target_is_out_of_reach() {
+        use super::super::report::{NchanComparison, NchanRound};
+        let mut round = NchanRound::new(run(None), run(None));
+        round.ours_wrk_per_second = Some(1900.0);
+        round.nchan_wrk_per_second = Some(2000.0);
+        round.floor_wrk_per_second = Some(2200.0);
+        let comparison = NchanComparison::new(
+            "nginx version: nginx/1.22.1".to_owned(),
+            String::new(),
+            "ssectl bench --publish-batch 1".to_owned(),
+            Some("wrk -t1 -c32".to_owned()),
+            vec![round],
+        );
+        let mut md = String::new();
+        nchan_section(&mut md, &NchanSection::Measured(Box::new(comparison)));
+        assert!(
+            md.contains("reached **1.10x** nchan under wrk (median of the rounds)"),
+            "{md}"
+        );
+        assert!(
+            md.contains("so the 1.2x target is out of reach here whatever the server does"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -45,6 +45,7 @@ mod criterion;
 mod markdown;
 mod nchan;
 pub(crate) mod processes;
+pub(crate) mod publish_floor;
 mod redis;
 mod report;
 mod scenarios;

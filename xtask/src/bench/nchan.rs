@@ -3,6 +3,9 @@
 //! with a `nchan_publisher` location, alternating, in the same run. When `wrk` is
 //! installed, each server also takes `wrk -t1 -c32` (the load of issue 14's figures)
 //! right after; the project's own client alone decides whether the target is met.
+//! With `wrk`, each round ends with the publishing floor (`publish_floor.rs`, a server
+//! that answers a fixed `202` and does nothing else) under the same load: the most a
+//! server of this shape gets from the machine, to read the ratios against.
 //!
 //! nginx runs from a configuration generated into a directory of its own (one worker,
 //! pinned to the core our server gets, listening on 127.0.0.1 on a free port, pid and
@@ -175,9 +178,19 @@ fn compare(tools: &Tools, plan: &Plan, nginx: &Nginx) -> Result<NchanComparison,
             let error_log = server.error_log();
             measured.map_err(|e| format!("{e}; nginx's error log: {error_log}"))?
         };
+        let floor_wrk = match &wrk {
+            Some(wrk) => {
+                let mut command = tools.command(&tools.xtask, 0);
+                command.args(["publish-floor", "--listen", "127.0.0.1:0"]);
+                let floor = ServerProcess::start(command)?;
+                Some(wrk.run(tools, &floor.base)?)
+            }
+            None => None,
+        };
         let mut round = NchanRound::new(ours, nchan);
         round.ours_wrk_per_second = ours_wrk;
         round.nchan_wrk_per_second = nchan_wrk;
+        round.floor_wrk_per_second = floor_wrk;
         measured.push(round);
     }
     Ok(NchanComparison::new(

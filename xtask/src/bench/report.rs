@@ -204,6 +204,9 @@ pub(super) struct NchanComparison {
     pub(super) ratio: Option<f64>,
     /// The same for the `wrk` runs, when there were any.
     pub(super) wrk_ratio: Option<f64>,
+    /// The median over the rounds of floor/nchan under `wrk`: the most that any server
+    /// answering each request with one read and one write reached against nchan.
+    pub(super) floor_ratio: Option<f64>,
     pub(super) target_ratio: f64,
     /// Whether `ratio` (the project's own client) reaches `target_ratio`.
     pub(super) met: bool,
@@ -229,6 +232,11 @@ impl NchanComparison {
                 .iter()
                 .filter_map(|r| Some((r.ours_wrk_per_second?, r.nchan_wrk_per_second?))),
         );
+        let floor_ratio = median_ratio(
+            rounds
+                .iter()
+                .filter_map(|r| Some((r.floor_wrk_per_second?, r.nchan_wrk_per_second?))),
+        );
         let target_ratio = super::nchan::TARGET_RATIO;
         NchanComparison {
             nginx_version,
@@ -240,6 +248,7 @@ impl NchanComparison {
             nchan_median,
             ratio,
             wrk_ratio,
+            floor_ratio,
             target_ratio,
             met: ratio.is_some_and(|ratio| ratio >= target_ratio),
         }
@@ -255,6 +264,8 @@ pub(super) struct NchanRound {
     /// `wrk -t1 -c32`'s requests per second (one event each); `None` without `wrk`.
     pub(super) ours_wrk_per_second: Option<f64>,
     pub(super) nchan_wrk_per_second: Option<f64>,
+    /// The same `wrk` load on the publishing floor (`publish_floor.rs`).
+    pub(super) floor_wrk_per_second: Option<f64>,
     pub(super) ours: BenchReport,
     pub(super) nchan: BenchReport,
 }
@@ -266,6 +277,7 @@ impl NchanRound {
             nchan_per_second: published_per_second(&nchan),
             ours_wrk_per_second: None,
             nchan_wrk_per_second: None,
+            floor_wrk_per_second: None,
             ours,
             nchan,
         }
