@@ -92,6 +92,7 @@ use crate::direct_head::{self, Parsed};
 use crate::idle;
 use crate::json_text;
 use crate::limits::{self, MAX_HEAD_BYTES};
+use crate::moving_deadline::MovingDeadline;
 use crate::request_body::{ReadBody, ReadFailure};
 use crate::service::SseService;
 use crate::write_timeout::{CutOffs, WriteTimeout};
@@ -405,7 +406,7 @@ async fn serve_direct_requests<T>(
     service: &SseService,
     serving: &Serving,
     write_timeout: Option<Duration>,
-    mut deadline: Instant,
+    deadline: Instant,
 ) -> First
 where
     T: AsyncRead + AsyncWrite + Unpin,
@@ -418,26 +419,29 @@ where
     };
     let mut carried = Bytes::new();
     let mut first = true;
+    let mut deadline = MovingDeadline::new(deadline);
+    // Waited for across requests: registered once per connection, not once per request.
+    let mut closing = serving.closing.clone();
+    let closed = closing.wait_for(|closing| *closing);
+    tokio::pin!(closed);
     loop {
-        let mut closing = serving.closing.clone();
         let reading = read_head(io, std::mem::take(&mut carried), first, is_direct);
         let head = tokio::select! {
             biased;
-            _ = closing.wait_for(|closing| *closing) => {
+            _ = &mut closed => {
                 tracing::debug!(%peer, "closed before a request: the server is shutting down");
                 return First::Done;
             }
-            head = tokio::time::timeout_at(deadline, reading) => head,
-        };
-        drop(closing);
-        let head = match head {
-            Ok(Ok(head)) => head,
-            Ok(Err(error)) => {
-                tracing::debug!(%peer, %error, "reading the request failed");
+            head = reading => head,
+            () = deadline.reached() => {
+                tracing::debug!(%peer, "no request head within the timeout");
                 return First::Done;
             }
-            Err(_) => {
-                tracing::debug!(%peer, "no request head within the timeout");
+        };
+        let head = match head {
+            Ok(head) => head,
+            Err(error) => {
+                tracing::debug!(%peer, %error, "reading the request failed");
                 return First::Done;
             }
         };
@@ -451,14 +455,14 @@ where
                 return First::ToHyper {
                     read,
                     http2: false,
-                    deadline,
+                    deadline: deadline.at(),
                 }
             }
             Head::Http2(read) => {
                 return First::ToHyper {
                     read,
                     http2: true,
-                    deadline,
+                    deadline: deadline.at(),
                 }
             }
             Head::TooLarge(read) => {
@@ -469,6 +473,10 @@ where
                 return First::Done;
             }
         };
+        if request.method() == Method::GET {
+            // An event stream may last for hours: it holds no head timer meanwhile.
+            deadline.disarm();
+        }
         let writing = Writing {
             timeout: write_timeout,
             timeouts: &serving.write_timeouts,
@@ -478,7 +486,7 @@ where
             Ok(Next::Continue(rest)) => {
                 carried = rest;
                 first = false;
-                deadline = Instant::now() + serving.head_timeout;
+                deadline.set(Instant::now() + serving.head_timeout);
             }
             Err(error) => {
                 tracing::debug!(%peer, %error, "connection ended with an error");

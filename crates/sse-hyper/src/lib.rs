@@ -50,6 +50,7 @@ mod idle;
 mod json_text;
 mod jwt;
 mod limits;
+mod moving_deadline;
 mod publish;
 mod rates;
 mod request_body;

@@ -339,3 +339,27 @@ async fn requests_the_server_does_not_read_itself_go_to_hyper_after_a_publish() 
     let data: Vec<&str> = events.iter().map(|event| event.data.as_str()).collect();
     assert_eq!(data, ["Corgi", "Pug"]);
 }
+
+#[tokio::test]
+async fn a_connection_that_sends_no_next_head_is_closed_after_the_head_timeout() {
+    let server = server(|b| b.header_read_timeout(Duration::from_millis(300))).await;
+    let mut wire = Wire::connect(&server).await;
+    // Each answer moves the next head's deadline later.
+    for name in ["Corgi", "Beagle", "Pug"] {
+        wire.send(&publish("pets", name, "")).await;
+        assert_eq!(wire.answer().await.status(), "202");
+    }
+    assert!(wire.closed().await.is_empty(), "nothing follows the answers");
+    assert_eq!(server.hub.stats().events_published, 3);
+}
+
+#[tokio::test]
+async fn a_connection_waiting_for_its_next_head_is_closed_when_shutdown_begins() {
+    let mut server = server(|b| b).await;
+    let mut wire = Wire::connect(&server).await;
+    wire.send(&publish("pets", "Corgi", "")).await;
+    assert_eq!(wire.answer().await.status(), "202");
+    // Heads may take 600 s here: the close comes from the shutdown, not a timeout.
+    server.begin_shutdown();
+    assert!(wire.closed().await.is_empty(), "nothing follows the answer");
+}
