@@ -120,7 +120,10 @@ fn is_port(text: &[u8]) -> bool {
     !text.is_empty()
         && text.len() <= 5
         && text.iter().all(u8::is_ascii_digit)
-        && std::str::from_utf8(text).is_ok_and(|digits| digits.parse::<u16>().is_ok())
+        && text
+            .iter()
+            .fold(0u32, |port, digit| port * 10 + u32::from(digit - b'0'))
+            <= u32::from(u16::MAX)
 }
 
 fn host_header(headers: &HeaderMap) -> Option<String> {
@@ -179,6 +182,8 @@ mod tests {
             "LocalHost:8001",
             "127.0.0.1:65535",
             "127.0.0.1:65536",
+            "127.0.0.1:99999",
+            "localhost:00080",
             "127.0.0.1:",
             "127.0.0.1:80x",
             "[::1]:1",
@@ -199,7 +204,13 @@ mod tests {
                 assert!(full, "{host:?} passed the quick check only");
             }
         }
-        for plain in ["localhost", "LOCALHOST:8001", "127.0.0.1:1", "[::1]:8001"] {
+        for plain in [
+            "localhost",
+            "LOCALHOST:8001",
+            "127.0.0.1:1",
+            "127.0.0.1:65535",
+            "[::1]:8001",
+        ] {
             assert!(
                 addressed_to_loopback(&request(Some(plain), None)),
                 "{plain}"

@@ -665,7 +665,16 @@ where
     let (head, body) = match encode_head(response, client_closes) {
         Encoded::EventStream { head, body } => (head, body),
         Encoded::Whole { bytes, close } => {
-            Box::pin(write_whole(io, bytes, writing, close && !complete)).await?;
+            let linger = close && !complete;
+            // Nearly always the socket takes a small answer at once: no timer, no box.
+            let written = if linger {
+                0
+            } else {
+                write_at_once(io, &bytes).await?
+            };
+            if written < bytes.len() || !flush_at_once(io).await? {
+                Box::pin(write_whole(io, &bytes[written..], writing, linger)).await?;
+            }
             return Ok(if close {
                 Next::Close
             } else {
@@ -719,12 +728,30 @@ where
     }
 }
 
+/// Writes what the connection takes of `bytes` without waiting: how many bytes it took.
+async fn write_at_once<T: AsyncWrite + Unpin>(io: &mut T, bytes: &[u8]) -> io::Result<usize> {
+    std::future::poll_fn(|cx| match Pin::new(&mut *io).poll_write(cx, bytes) {
+        Poll::Ready(written) => Poll::Ready(written),
+        Poll::Pending => Poll::Ready(Ok(0)),
+    })
+    .await
+}
+
+/// Flushes the connection if it can be done without waiting: whether it was.
+async fn flush_at_once<T: AsyncWrite + Unpin>(io: &mut T) -> io::Result<bool> {
+    std::future::poll_fn(|cx| match Pin::new(&mut *io).poll_flush(cx) {
+        Poll::Ready(flushed) => Poll::Ready(flushed.map(|()| true)),
+        Poll::Pending => Poll::Ready(Ok(false)),
+    })
+    .await
+}
+
 /// Writes a whole answer, giving up when the connection has not taken it within the
 /// write timeout (when `io` has none of its own). With `linger`, the connection is then
 /// shut down and read from for a moment ([`shut_down_lingering`]).
 async fn write_whole<T>(
     io: &mut T,
-    bytes: Vec<u8>,
+    bytes: &[u8],
     writing: Writing<'_>,
     linger: bool,
 ) -> io::Result<()>
@@ -732,7 +759,7 @@ where
     T: AsyncRead + AsyncWrite + Unpin,
 {
     let write = async {
-        io.write_all(&bytes).await?;
+        io.write_all(bytes).await?;
         io.flush().await
     };
     match writing.timeout {
