@@ -76,7 +76,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, BufMut, Bytes};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -576,17 +576,18 @@ where
     let mut parse_first = !buffer.is_empty();
     loop {
         if !parse_first {
-            let start = buffer.len();
             // One byte past the limit tells a head that is too large from one that fits.
-            buffer.resize(start + 1024.min(MAX_HEAD_BYTES + 1 - start), 0);
-            match io.read(&mut buffer[start..]).await {
+            let room = 1024.min(MAX_HEAD_BYTES + 1 - buffer.len());
+            buffer.reserve(room);
+            // Read into the spare capacity, which is not zeroed first.
+            match io.read_buf(&mut (&mut buffer).limit(room)).await {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "closed before a request head",
                     ))
                 }
-                Ok(read) => buffer.truncate(start + read),
+                Ok(_) => {}
                 Err(error) => return Err(error),
             }
         }

@@ -5,6 +5,7 @@
 //! the buffer frozen into [`Bytes`], and the request's URI and header values are slices
 //! of it rather than copies: one allocation for the head, not one per header.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use bytes::Bytes;
@@ -67,11 +68,12 @@ enum Located {
     ToHyper,
 }
 
-/// Where a header's name and value lie in the bytes read.
-type HeaderSpan = (Range<usize>, Range<usize>);
+/// Where a header's name and value lie in the bytes read: start and end of each
+/// (a head is far shorter than 4 GiB).
+type HeaderSpan = [u32; 4];
 
 /// A header slot not yet filled.
-const HEADER_UNSEEN: HeaderSpan = (0..0, 0..0);
+const HEADER_UNSEEN: HeaderSpan = [0; 4];
 
 /// Where the parts of a complete head lie in the bytes read (its headers' in the slots
 /// [`locate`] was given, the first `header_count` of them).
@@ -86,9 +88,10 @@ struct Layout {
 /// Finds a head's parts in `bytes`, judging from the raw headers whether the direct path
 /// may serve it; where its headers lie goes into `spans`.
 fn locate(bytes: &[u8], spans: &mut [HeaderSpan; MAX_HEADERS]) -> Located {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Request::new(&mut headers);
-    let head_len = match parsed.parse(bytes) {
+    // Left for the parser to fill: zeroing 48 headers cost more than parsing a few.
+    let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut []);
+    let head_len = match parsed.parse_with_uninit_headers(bytes, &mut headers) {
         Ok(httparse::Status::Complete(length)) => length,
         Ok(httparse::Status::Partial) => return Located::Partial,
         Err(_) => return Located::ToHyper,
@@ -129,7 +132,10 @@ fn locate(bytes: &[u8], spans: &mut [HeaderSpan; MAX_HEADERS]) -> Located {
                 _ => return Located::ToHyper,
             }
         }
-        *span = (within(bytes, name), within(bytes, header.value));
+        let (Some(name), Some(value)) = (span_of(bytes, name), span_of(bytes, header.value)) else {
+            return Located::ToHyper;
+        };
+        *span = [name.0, name.1, value.0, value.1];
     }
     layout.body_len = match (layout.method == Method::POST, declared) {
         (false, None | Some(0)) => 0,
@@ -146,9 +152,13 @@ impl Layout {
     fn request(&self, read: &Bytes, headers: &[HeaderSpan]) -> Option<Request<()>> {
         let uri = Uri::from_maybe_shared(read.slice(self.target.clone())).ok()?;
         let mut map = HeaderMap::with_capacity(headers.len());
-        for (name, value) in headers {
-            let name = HeaderName::from_bytes(&read[name.clone()]).ok()?;
-            let value = HeaderValue::from_maybe_shared(read.slice(value.clone())).ok()?;
+        for &[name_start, name_end, value_start, value_end] in headers {
+            let (name, value) = (
+                usize::try_from(name_start).ok()?..usize::try_from(name_end).ok()?,
+                usize::try_from(value_start).ok()?..usize::try_from(value_end).ok()?,
+            );
+            let name = HeaderName::from_bytes(&read[name]).ok()?;
+            let value = HeaderValue::from_maybe_shared(read.slice(value)).ok()?;
             map.append(name, value);
         }
         let mut request = Request::new(());
@@ -164,6 +174,15 @@ impl Layout {
 fn within(whole: &[u8], part: &[u8]) -> Range<usize> {
     let start = part.as_ptr() as usize - whole.as_ptr() as usize;
     start..start + part.len()
+}
+
+/// [`within`], as the start and end a [`HeaderSpan`] keeps (`None` past 4 GiB).
+fn span_of(whole: &[u8], part: &[u8]) -> Option<(u32, u32)> {
+    let range = within(whole, part);
+    Some((
+        u32::try_from(range.start).ok()?,
+        u32::try_from(range.end).ok()?,
+    ))
 }
 
 /// A `Content-Length` of one to 15 ASCII digits (no sign, no spaces), as a number.

@@ -349,7 +349,10 @@ async fn a_connection_that_sends_no_next_head_is_closed_after_the_head_timeout()
         wire.send(&publish("pets", name, "")).await;
         assert_eq!(wire.answer().await.status(), "202");
     }
-    assert!(wire.closed().await.is_empty(), "nothing follows the answers");
+    assert!(
+        wire.closed().await.is_empty(),
+        "nothing follows the answers"
+    );
     assert_eq!(server.hub.stats().events_published, 3);
 }
 
