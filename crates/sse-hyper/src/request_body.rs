@@ -7,7 +7,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{header, Request};
+use http::Request;
 use http_body::Body;
 use http_body_util::BodyExt;
 
@@ -42,7 +42,8 @@ where
 }
 
 /// Reads the whole body of `request`, refusing one over `limit` bytes with `413` (at once
-/// when `Content-Length` says so, else as soon as the limit is passed), and one that has
+/// when its known length says so: `Content-Length` as hyper read it, or what the direct
+/// path holds; else as soon as the limit is passed), and one that has
 /// not arrived whole within `timeout` with `408`.
 ///
 /// A body that arrived with its head (the usual publish) is read at the first poll, with
@@ -52,12 +53,9 @@ pub(crate) async fn read_limited(
     limit: usize,
     timeout: Duration,
 ) -> Result<Bytes, ApiError> {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
+    // The length the body is known to have at least: its `Content-Length`, as hyper
+    // read it, or what the connection already holds of it.
+    if request.body().size_hint().lower() > limit as u64 {
         return Err(too_large(limit));
     }
     let mut reading = pin!(read_whole(request.into_body(), limit, timeout));
@@ -289,13 +287,31 @@ mod tests {
         assert_eq!(error.code(), ErrorCode::PayloadTooLarge);
     }
 
+    /// A body that declares its length (as hyper's does from `Content-Length`) and never
+    /// sends a byte of it.
+    struct Declared(u64);
+
+    impl Body for Declared {
+        type Data = Bytes;
+        type Error = BoxError;
+
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+            Poll::Pending
+        }
+
+        fn size_hint(&self) -> http_body::SizeHint {
+            http_body::SizeHint::with_exact(self.0)
+        }
+    }
+
     #[tokio::test]
     async fn a_declared_length_past_the_limit_is_refused_before_reading() {
-        let mut request = request("");
-        request
-            .headers_mut()
-            .insert(header::CONTENT_LENGTH, http::HeaderValue::from_static("6"));
-        let error = read_limited(request, 5, A_WHILE).await.unwrap_err();
+        let error = read_limited(Request::new(Declared(6)), 5, A_WHILE)
+            .await
+            .unwrap_err();
         assert_eq!(error.code(), ErrorCode::PayloadTooLarge);
     }
 
