@@ -201,13 +201,14 @@ impl History {
     ) -> String {
         let position = self.next_position + index as u64;
         let mut offset = cursor.next_offset.max(position);
+        let mut digits = itoa::Buffer::new();
         loop {
-            let id = self.id_base.wrapping_add(offset).to_string();
+            let id = digits.format(self.id_base.wrapping_add(offset));
             let maybe_chosen = offset < cursor.chosen_below;
             offset += 1;
-            if !(taken(&id) || maybe_chosen && self.is_retained(&id)) {
+            if !(taken(id) || maybe_chosen && self.is_retained(id)) {
                 cursor.next_offset = offset;
-                return id;
+                return id.to_owned();
             }
         }
     }

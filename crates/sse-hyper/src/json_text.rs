@@ -48,19 +48,7 @@ fn needs_escape(byte: u8) -> bool {
 
 /// Appends `number` in decimal, as JSON writes an unsigned integer (and HTTP a length).
 pub(crate) fn push_unsigned(out: &mut Vec<u8>, number: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    let mut rest = number;
-    loop {
-        start -= 1;
-        // The remainder is below 10, so the cast keeps it whole.
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[start..]);
+    out.extend_from_slice(itoa::Buffer::new().format(number).as_bytes());
 }
 
 #[cfg(test)]
