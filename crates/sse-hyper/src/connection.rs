@@ -425,14 +425,19 @@ where
     let closed = closing.wait_for(|closing| *closing);
     tokio::pin!(closed);
     loop {
+        if *serving.closing.borrow() {
+            tracing::debug!(%peer, "closed before a request: the server is shutting down");
+            return First::Done;
+        }
         let reading = read_head(io, std::mem::take(&mut carried), first, is_direct);
+        // The head first: a connection woken by its bytes polls nothing else.
         let head = tokio::select! {
             biased;
+            head = reading => head,
             _ = &mut closed => {
                 tracing::debug!(%peer, "closed before a request: the server is shutting down");
                 return First::Done;
             }
-            head = reading => head,
             () = deadline.reached() => {
                 tracing::debug!(%peer, "no request head within the timeout");
                 return First::Done;
