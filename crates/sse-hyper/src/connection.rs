@@ -420,10 +420,9 @@ where
     let mut carried = Bytes::new();
     let mut first = true;
     let mut deadline = MovingDeadline::new(deadline);
-    // Waited for across requests: registered once per connection, not once per request.
-    let mut closing = serving.closing.clone();
-    let closed = closing.wait_for(|closing| *closing);
-    tokio::pin!(closed);
+    // Waited for across requests, so registered once, not once per request; boxed, so
+    // that an event stream frees it (a stream ends at shutdown by itself).
+    let mut closed = None;
     loop {
         if *serving.closing.borrow() {
             tracing::debug!(%peer, "closed before a request: the server is shutting down");
@@ -434,7 +433,7 @@ where
         let head = tokio::select! {
             biased;
             head = reading => head,
-            _ = &mut closed => {
+            () = closed.get_or_insert_with(|| Box::pin(shutdown_begins(&serving.closing))) => {
                 tracing::debug!(%peer, "closed before a request: the server is shutting down");
                 return First::Done;
             }
@@ -479,8 +478,10 @@ where
             }
         };
         if request.method() == Method::GET {
-            // An event stream may last for hours: it holds no head timer meanwhile.
+            // An event stream may last for hours: it holds no head timer meanwhile, and
+            // no wait for the shutdown.
             deadline.disarm();
+            closed = None;
         }
         let writing = Writing {
             timeout: write_timeout,
@@ -498,6 +499,14 @@ where
                 return First::Done;
             }
         }
+    }
+}
+
+/// Completes when the server starts shutting down (or is gone).
+fn shutdown_begins(closing: &watch::Receiver<bool>) -> impl Future<Output = ()> + use<> {
+    let mut closing = closing.clone();
+    async move {
+        let _ = closing.wait_for(|closing| *closing).await;
     }
 }
 
