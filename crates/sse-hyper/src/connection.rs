@@ -92,6 +92,8 @@ use crate::idle;
 use crate::limits::{self, MAX_HEAD_BYTES};
 use crate::request_body::{ReadBody, ReadFailure};
 use crate::service::SseService;
+#[cfg(feature = "tls")]
+use crate::tls_stream;
 use crate::write_timeout::{CutOffs, WriteTimeout};
 
 /// What an HTTP/2 client with prior knowledge sends first.
@@ -221,7 +223,7 @@ async fn handshake(
     .with_cut_offs(Arc::clone(&cut_offs));
     let mut closing = serving.closing.clone();
     let handshake = tokio::select! {
-        handshake = tokio::time::timeout_at(deadline, tls.acceptor().accept(stream)) => handshake,
+        handshake = tokio::time::timeout_at(deadline, tls_stream::accept(tls.server_config(), stream)) => handshake,
         _ = closing.wait_for(|closing| *closing) => {
             tracing::debug!(%peer, "closed during the TLS handshake: the server is shutting down");
             return None;
@@ -252,7 +254,7 @@ async fn handshake(
 /// A TLS connection after its handshake, and what serving it takes.
 #[cfg(feature = "tls")]
 struct TlsSession {
-    stream: tokio_rustls::server::TlsStream<WriteTimeout<TcpStream>>,
+    stream: tls_stream::TlsStream<WriteTimeout<TcpStream>>,
     /// The subscriptions the socket's [`WriteTimeout`] watches (HTTP/1.x with hyper).
     cut_offs: Arc<CutOffs>,
     peer: SocketAddr,
@@ -270,7 +272,7 @@ impl TlsSession {
     /// the session would take room in this future too.
     async fn serve(mut self: Box<Self>) {
         // ALPN settled the protocol: no detection, which would wait for bytes unbounded.
-        let http2 = self.stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        let http2 = self.stream.alpn_protocol() == Some(b"h2");
         let first = if http2 {
             First::ToHyper {
                 read: Bytes::new(),
