@@ -35,8 +35,8 @@ use std::task::{ready, Context, Poll};
 
 use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{
-    ConnectionState, EncodeError, EncodeTlsData, EncryptError, InsufficientSizeError,
-    ReadTraffic, UnbufferedStatus,
+    ConnectionState, EncodeError, EncodeTlsData, EncryptError, InsufficientSizeError, ReadTraffic,
+    UnbufferedStatus,
 };
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -208,9 +208,9 @@ where
                 Ok(ConnectionState::BlockedHandshake | ConnectionState::WriteTraffic(_)) => {
                     Ok(true)
                 }
-                Ok(ConnectionState::ReadEarlyData(_)) => {
-                    Err(invalid("early data arrived, which the server does not accept"))
-                }
+                Ok(ConnectionState::ReadEarlyData(_)) => Err(invalid(
+                    "early data arrived, which the server does not accept",
+                )),
                 Ok(other) => Err(invalid(format!("unexpected TLS state {other:?}"))),
                 Err(error) => Err(self.fail(error)),
             };
@@ -545,4 +545,274 @@ fn failed_before() -> io::Error {
 
 fn shut_down() -> io::Error {
     io::Error::new(io::ErrorKind::BrokenPipe, "the TLS stream was shut down")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::time::Duration;
+
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use rustls::{ClientConfig, RootCertStore, SupportedProtocolVersion};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpSocket, TcpStream};
+    use tokio_rustls::client::TlsStream as ClientStream;
+    use tokio_rustls::TlsConnector;
+
+    use super::*;
+
+    /// Fails the test when `future` takes longer than a loaded machine could need.
+    async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(30), future)
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    }
+
+    /// A connected pair over loopback: our server stream (handshaken) and a rustls
+    /// client speaking `versions`, whose socket receives into `client_receive_buffer`
+    /// bytes when given.
+    async fn pair(
+        versions: &[&'static SupportedProtocolVersion],
+        client_receive_buffer: Option<u32>,
+    ) -> (TlsStream<TcpStream>, ClientStream<TcpStream>) {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let cert = CertificateDer::from(certified.cert.der().to_vec());
+        let key = PrivateKeyDer::try_from(certified.signing_key.serialize_der()).unwrap();
+        let server_config = crate::tls::TlsConfig::from_der(vec![cert.clone()], key).unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client_config = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let socket = TcpSocket::new_v4().unwrap();
+        if let Some(size) = client_receive_buffer {
+            socket.set_recv_buffer_size(size).unwrap();
+        }
+        let connecting = async {
+            let tcp = socket.connect(address).await.unwrap();
+            let name = ServerName::try_from("localhost").unwrap();
+            TlsConnector::from(Arc::new(client_config))
+                .connect(name, tcp)
+                .await
+                .unwrap()
+        };
+        let accepting = async {
+            let (tcp, _) = listener.accept().await.unwrap();
+            accept(server_config.server_config(), tcp).await.unwrap()
+        };
+        within("the handshake", async {
+            tokio::join!(accepting, connecting)
+        })
+        .await
+    }
+
+    /// Bytes that tell their own position, so that a byte lost or repeated shows.
+    fn pattern(length: usize) -> Vec<u8> {
+        (0..length).map(|i| (i % 251) as u8).collect()
+    }
+
+    async fn exchange_both_ways(versions: &[&'static SupportedProtocolVersion]) {
+        let (mut server, mut client) = pair(versions, None).await;
+        assert_eq!(server.buffer_capacities(), [0, 0, 0], "after the handshake");
+
+        // Several records' worth, in one write call from the caller's side.
+        let sent = pattern(40 * 1024 + 7);
+        within("the server's write", async {
+            server.write_all(&sent).await.unwrap();
+            server.flush().await.unwrap();
+        })
+        .await;
+        assert_eq!(
+            server.buffer_capacities(),
+            [0, 0, 0],
+            "after a flushed write"
+        );
+        let mut received = vec![0; sent.len()];
+        within("the client's read", client.read_exact(&mut received))
+            .await
+            .unwrap();
+        assert!(received == sent, "the client read other bytes than sent");
+
+        let request = pattern(3000);
+        client.write_all(&request).await.unwrap();
+        client.flush().await.unwrap();
+        let mut read = vec![0; request.len()];
+        within("the server's read", server.read_exact(&mut read))
+            .await
+            .unwrap();
+        assert!(read == request, "the server read other bytes than sent");
+        assert_eq!(server.buffer_capacities(), [0, 0, 0], "after a whole read");
+    }
+
+    #[tokio::test]
+    async fn tls13_buffers_exist_only_while_bytes_wait() {
+        exchange_both_ways(&[&rustls::version::TLS13]).await;
+    }
+
+    #[tokio::test]
+    async fn tls12_buffers_exist_only_while_bytes_wait() {
+        exchange_both_ways(&[&rustls::version::TLS12]).await;
+    }
+
+    /// A small read keeps the rest of the record's plaintext, and only until it is read.
+    #[tokio::test]
+    async fn plaintext_the_reader_had_no_room_for_is_kept_until_read() {
+        let (mut server, mut client) = pair(&[&rustls::version::TLS13], None).await;
+        client.write_all(b"0123456789").await.unwrap();
+        client.flush().await.unwrap();
+        let mut first = [0; 4];
+        within("the first read", server.read_exact(&mut first))
+            .await
+            .unwrap();
+        assert_eq!(&first, b"0123");
+        assert_ne!(server.buffer_capacities()[2], 0, "the rest is kept");
+        let mut rest = [0; 6];
+        within("the second read", server.read_exact(&mut rest))
+            .await
+            .unwrap();
+        assert_eq!(&rest, b"456789");
+        assert_eq!(server.buffer_capacities(), [0, 0, 0]);
+    }
+
+    /// While the socket takes nothing, a write is `Pending` with at most one record's
+    /// ciphertext kept; once the client reads again every byte arrives, in order.
+    #[tokio::test]
+    async fn a_write_the_socket_does_not_take_is_pending_with_one_record_at_most() {
+        let (mut server, mut client) = pair(&[&rustls::version::TLS13], Some(4096)).await;
+        let piece = pattern(MAX_PLAINTEXT_PER_WRITE * 2);
+        let mut taken = 0usize;
+        let mut stalled = false;
+        // The socket buffers hold a few MiB at most: far fewer writes than this.
+        for _ in 0..100_000 {
+            let offset = taken % 251;
+            let write = std::future::poll_fn(|cx| {
+                Poll::Ready(Pin::new(&mut server).poll_write(cx, &piece[offset..]))
+            });
+            match write.await {
+                Poll::Ready(written) => {
+                    let written = written.unwrap();
+                    assert!(
+                        written <= MAX_PLAINTEXT_PER_WRITE,
+                        "{written} bytes in one write"
+                    );
+                    taken += written;
+                }
+                Poll::Pending => {
+                    stalled = true;
+                    break;
+                }
+            }
+        }
+        assert!(stalled, "the writes never waited for the socket");
+        let waiting = server.ciphertext_waiting();
+        assert!(
+            waiting > 0,
+            "a stalled write keeps what the socket did not take"
+        );
+        assert!(
+            waiting <= MAX_PLAINTEXT_PER_WRITE + 256,
+            "{waiting} bytes of ciphertext kept: more than one record"
+        );
+        // Still stalled: nothing more is taken.
+        let again = std::future::poll_fn(|cx| {
+            Poll::Ready(Pin::new(&mut server).poll_write(cx, &piece[..16]))
+        })
+        .await;
+        assert!(
+            again.is_pending(),
+            "a write was taken while ciphertext waited"
+        );
+        assert_eq!(server.ciphertext_waiting(), waiting);
+
+        let reading = async {
+            let mut received = vec![0; taken];
+            client.read_exact(&mut received).await.unwrap();
+            received
+        };
+        let flushing = async {
+            server.flush().await.unwrap();
+        };
+        let (received, ()) = within("the stalled bytes", async {
+            tokio::join!(reading, flushing)
+        })
+        .await;
+        assert!(
+            received == pattern(taken),
+            "the client read other bytes than sent"
+        );
+        assert_eq!(server.buffer_capacities(), [0, 0, 0], "after the flush");
+    }
+
+    /// The client's close_notify reads as the end of the stream, though its socket stays
+    /// open; shutting the server's side down sends a close_notify back.
+    #[tokio::test]
+    async fn close_notify_ends_reads_and_is_sent_on_shutdown() {
+        let (mut server, mut client) = pair(&[&rustls::version::TLS13], None).await;
+        client.get_mut().1.send_close_notify();
+        client.flush().await.unwrap();
+        let mut buffer = [0; 64];
+        let read = within("the end of the stream", server.read(&mut buffer))
+            .await
+            .unwrap();
+        assert_eq!(read, 0, "the client's close_notify did not end the stream");
+
+        within("the shutdown", server.shutdown()).await.unwrap();
+        // tokio-rustls reads a close_notify as the end; a bare TCP close as an error.
+        let read = within("the server's close_notify", client.read(&mut buffer)).await;
+        assert_eq!(read.unwrap(), 0);
+    }
+
+    /// A TLS 1.3 key update from the client (asking for ours) keeps both directions
+    /// working: the server's own update goes out before its next record.
+    #[tokio::test]
+    async fn key_updates_keep_both_directions_working() {
+        let (mut server, mut client) = pair(&[&rustls::version::TLS13], None).await;
+        client.get_mut().1.refresh_traffic_keys().unwrap();
+        client.write_all(b"after the update").await.unwrap();
+        client.flush().await.unwrap();
+        let mut read = [0; 16];
+        within("the server's read", server.read_exact(&mut read))
+            .await
+            .unwrap();
+        assert_eq!(&read, b"after the update");
+        server.write_all(b"answer").await.unwrap();
+        server.flush().await.unwrap();
+        let mut answer = [0; 6];
+        within("the client's read", client.read_exact(&mut answer))
+            .await
+            .unwrap();
+        assert_eq!(&answer, b"answer");
+        assert_eq!(server.buffer_capacities(), [0, 0, 0]);
+    }
+
+    /// Bytes that are not TLS fail the handshake with an alert, not a hang.
+    #[tokio::test]
+    async fn garbage_fails_the_handshake_with_an_alert() {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let cert = CertificateDer::from(certified.cert.der().to_vec());
+        let key = PrivateKeyDer::try_from(certified.signing_key.serialize_der()).unwrap();
+        let config = crate::tls::TlsConfig::from_der(vec![cert], key).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let (tcp, _) = listener.accept().await.unwrap();
+        let accepted = within("the failed handshake", accept(config.server_config(), tcp)).await;
+        assert!(accepted.is_err(), "bytes that are not TLS were accepted");
+        let mut alert = Vec::new();
+        within("the alert", client.read_to_end(&mut alert))
+            .await
+            .unwrap();
+        // An alert record: content type 21.
+        assert_eq!(alert.first(), Some(&21), "{alert:?}");
+    }
 }
