@@ -31,7 +31,9 @@
 //!
 //! TLS connections are handshaken here; ALPN decides the rest. `h2` goes to hyper; any
 //! other (`http/1.1`, or none) is read and served like a cleartext connection, through
-//! rustls, whose buffers are then the connection's only ones.
+//! the `TlsStream` of `tls_stream.rs` (rustls's unbuffered API), whose buffers exist only
+//! while bytes wait: the start of a record not yet whole, ciphertext the socket has not
+//! taken, plaintext not yet read. An idle TLS stream holds none.
 //!
 //! # One deadline for the first request
 //!
@@ -60,10 +62,11 @@
 //! [`CHUNK_PIECE_BYTES`] in a buffer shared per thread. Only what the connection takes
 //! counts as written: when it stops taking bytes, the connection keeps its place in the
 //! batch (whose events it holds anyway) and assembles the rest again when it can write,
-//! so no copy of a stalled piece is kept (over TLS, rustls buffers what it took). While a
-//! write waits, the connection gives up when no bytes go out for the write timeout, or
-//! at once when the subscription is cut off for lagging. Every connection that hyper
-//! serves, and every TLS connection under rustls, gets the same write timeout through
+//! so no copy of a stalled piece is kept (over TLS, the TLS stream keeps the ciphertext of
+//! the one record it took and the socket did not, and takes nothing more until it has
+//! gone). While a write waits, the connection gives up when no bytes go out for the
+//! write timeout, or at once when the subscription is cut off for lagging. Every connection that hyper
+//! serves, and every TLS connection under its TLS stream, gets the same write timeout through
 //! [`WriteTimeout`] around its socket.
 
 use std::cell::RefCell;
@@ -280,7 +283,7 @@ impl TlsSession {
                 deadline: self.deadline,
             }
         } else {
-            // The socket under rustls has the write timeout already: the direct writer
+            // The socket under the TLS stream has the write timeout already: the direct writer
             // adds none.
             let session = &mut *self;
             let (io, service, serving) = (&mut session.stream, &session.service, &session.serving);
