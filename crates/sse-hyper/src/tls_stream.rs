@@ -28,7 +28,7 @@
 //! once, and every later read and write fails.
 
 use std::cell::RefCell;
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -60,6 +60,8 @@ thread_local! {
     static READ_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     /// Where plaintext is encrypted before the socket takes it.
     static SEAL_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Where the slices of a vectored write are gathered into one record's plaintext.
+    static GATHER_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A TLS server connection over `io`, after its handshake ([`accept`]).
@@ -354,6 +356,52 @@ where
         }
     }
 
+    /// Encrypts up to one record of `buf` and writes it as far as the socket takes it,
+    /// once earlier ciphertext has gone; gives how much of `buf` was taken.
+    fn poll_write_plaintext(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.failed {
+            return Poll::Ready(Err(failed_before()));
+        }
+        if self.write_closed {
+            return Poll::Ready(Err(shut_down()));
+        }
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        // Nothing more is taken while earlier ciphertext waits for the socket.
+        ready!(self.poll_flush_outgoing(cx))?;
+        let plaintext = &buf[..buf.len().min(MAX_PLAINTEXT_PER_WRITE)];
+        SEAL_SCRATCH.with_borrow_mut(|sealed| {
+            let length = self.seal(plaintext, sealed)?;
+            let ciphertext = &sealed[..length];
+            if !self.outgoing.is_empty() {
+                // Behind what rustls queued to send first.
+                self.outgoing.extend_from_slice(ciphertext);
+                let _ = self.poll_flush_outgoing(cx)?;
+                return Poll::Ready(Ok(plaintext.len()));
+            }
+            let mut written = 0;
+            while written < length {
+                match Pin::new(&mut self.io).poll_write(cx, &ciphertext[written..]) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    Poll::Ready(Ok(count)) => written += count,
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                    // The record is sealed: the plaintext counts as taken, and the rest
+                    // of its ciphertext waits here for the socket.
+                    Poll::Pending => {
+                        self.outgoing = ciphertext[written..].to_vec();
+                        break;
+                    }
+                }
+            }
+            Poll::Ready(Ok(plaintext.len()))
+        })
+    }
+
     /// Copies plaintext kept from an earlier read into `out`; whether there was any.
     fn read_kept_plaintext(&mut self, out: &mut ReadBuf<'_>) -> bool {
         let kept = &self.plaintext[self.plaintext_read..];
@@ -431,44 +479,37 @@ where
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_plaintext(cx, buf)
+    }
+
+    /// Gathers the slices (one record's worth at most) into one record: hyper and h2
+    /// write a frame's head and its data as separate slices, which would otherwise be a
+    /// record and a socket write each.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.failed {
-            return Poll::Ready(Err(failed_before()));
-        }
-        if this.write_closed {
-            return Poll::Ready(Err(shut_down()));
-        }
-        if buf.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        // Nothing more is taken while earlier ciphertext waits for the socket.
-        ready!(this.poll_flush_outgoing(cx))?;
-        let plaintext = &buf[..buf.len().min(MAX_PLAINTEXT_PER_WRITE)];
-        SEAL_SCRATCH.with_borrow_mut(|sealed| {
-            let length = this.seal(plaintext, sealed)?;
-            let ciphertext = &sealed[..length];
-            if !this.outgoing.is_empty() {
-                // Behind what rustls queued to send first.
-                this.outgoing.extend_from_slice(ciphertext);
-                let _ = this.poll_flush_outgoing(cx)?;
-                return Poll::Ready(Ok(plaintext.len()));
-            }
-            let mut written = 0;
-            while written < length {
-                match Pin::new(&mut this.io).poll_write(cx, &ciphertext[written..]) {
-                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                    Poll::Ready(Ok(count)) => written += count,
-                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                    // The record is sealed: the plaintext counts as taken, and the rest
-                    // of its ciphertext waits here for the socket.
-                    Poll::Pending => {
-                        this.outgoing = ciphertext[written..].to_vec();
+        let mut filled = bufs.iter().filter(|buf| !buf.is_empty());
+        let (Some(first), None) = (filled.next(), filled.clone().next()) else {
+            return GATHER_SCRATCH.with_borrow_mut(|gathered| {
+                gathered.clear();
+                for buf in bufs {
+                    let room = MAX_PLAINTEXT_PER_WRITE - gathered.len();
+                    if room == 0 {
                         break;
                     }
+                    gathered.extend_from_slice(&buf[..buf.len().min(room)]);
                 }
-            }
-            Poll::Ready(Ok(plaintext.len()))
-        })
+                this.poll_write_plaintext(cx, gathered)
+            });
+        };
+        this.poll_write_plaintext(cx, first)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -746,6 +787,45 @@ mod tests {
             "the client read other bytes than sent"
         );
         assert_eq!(server.buffer_capacities(), [0, 0, 0], "after the flush");
+    }
+
+    /// A vectored write (a frame's head and data, as hyper and h2 write them) goes out
+    /// as one record of up to 16 KiB, every slice in order.
+    #[tokio::test]
+    async fn a_vectored_write_gathers_its_slices_into_one_record() {
+        let (mut server, mut client) = pair(&[&rustls::version::TLS13], None).await;
+        let data = pattern(40 * 1024);
+        let small = [
+            IoSlice::new(b"head:"),
+            IoSlice::new(&[]),
+            IoSlice::new(&data[..100]),
+        ];
+        let taken = within("a small vectored write", server.write_vectored(&small))
+            .await
+            .unwrap();
+        assert_eq!(taken, 105, "every slice is taken when they fit one record");
+        let large = [IoSlice::new(b"head:"), IoSlice::new(&data)];
+        let taken = within("a large vectored write", server.write_vectored(&large))
+            .await
+            .unwrap();
+        assert_eq!(
+            taken, MAX_PLAINTEXT_PER_WRITE,
+            "one record's worth is taken"
+        );
+        within("the flush", server.flush()).await.unwrap();
+        let mut expected = b"head:".to_vec();
+        expected.extend_from_slice(&data[..100]);
+        expected.extend_from_slice(b"head:");
+        expected.extend_from_slice(&data[..MAX_PLAINTEXT_PER_WRITE - 5]);
+        let mut received = vec![0; expected.len()];
+        within("the client's read", client.read_exact(&mut received))
+            .await
+            .unwrap();
+        assert!(
+            received == expected,
+            "the client read other bytes than written"
+        );
+        assert_eq!(server.buffer_capacities(), [0, 0, 0]);
     }
 
     /// The client's close_notify reads as the end of the stream, though its socket stays
