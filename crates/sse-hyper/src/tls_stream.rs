@@ -19,7 +19,9 @@
 //! A write takes at most [`MAX_PLAINTEXT_PER_WRITE`] bytes (one record), and none while
 //! ciphertext of an earlier one still waits for the socket: a client that stops reading
 //! costs at most one record here, and the write timeout of the socket below
-//! ([`WriteTimeout`](crate::write_timeout::WriteTimeout)) applies as to any write.
+//! ([`WriteTimeout`](crate::write_timeout::WriteTimeout)) applies as to any write. A
+//! vectored write is gathered into one record, so that a frame's head and its data do not
+//! become a record and a socket write each.
 //!
 //! The client's close_notify reads as the end of the stream; shutting the stream down
 //! sends ours. A socket closed without close_notify between records also reads as the
