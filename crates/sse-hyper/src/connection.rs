@@ -31,7 +31,9 @@
 //!
 //! TLS connections are handshaken here; ALPN decides the rest. `h2` goes to hyper; any
 //! other (`http/1.1`, or none) is read and served like a cleartext connection, through
-//! rustls, whose buffers are then the connection's only ones.
+//! the `TlsStream` of `tls_stream.rs` (rustls's unbuffered API), whose buffers exist only
+//! while bytes wait: the start of a record not yet whole, ciphertext the socket has not
+//! taken, plaintext not yet read. An idle TLS stream holds none.
 //!
 //! # One deadline for the first request
 //!
@@ -60,10 +62,11 @@
 //! [`CHUNK_PIECE_BYTES`] in a buffer shared per thread. Only what the connection takes
 //! counts as written: when it stops taking bytes, the connection keeps its place in the
 //! batch (whose events it holds anyway) and assembles the rest again when it can write,
-//! so no copy of a stalled piece is kept (over TLS, rustls buffers what it took). While a
-//! write waits, the connection gives up when no bytes go out for the write timeout, or
-//! at once when the subscription is cut off for lagging. Every connection that hyper
-//! serves, and every TLS connection under rustls, gets the same write timeout through
+//! so no copy of a stalled piece is kept (over TLS, the TLS stream keeps the ciphertext of
+//! the one record it took and the socket did not, and takes nothing more until it has
+//! gone). While a write waits, the connection gives up when no bytes go out for the
+//! write timeout, or at once when the subscription is cut off for lagging. Every connection that hyper
+//! serves, and every TLS connection under its TLS stream, gets the same write timeout through
 //! [`WriteTimeout`] around its socket.
 
 use std::cell::RefCell;
@@ -95,6 +98,8 @@ use crate::limits::{self, MAX_HEAD_BYTES};
 use crate::moving_deadline::MovingDeadline;
 use crate::request_body::{ReadBody, ReadFailure};
 use crate::service::SseService;
+#[cfg(feature = "tls")]
+use crate::tls_stream;
 use crate::write_timeout::{CutOffs, WriteTimeout};
 
 /// What an HTTP/2 client with prior knowledge sends first.
@@ -222,7 +227,7 @@ async fn handshake(
     .with_cut_offs(Arc::clone(&cut_offs));
     let mut closing = serving.closing.clone();
     let handshake = tokio::select! {
-        handshake = tokio::time::timeout_at(deadline, tls.acceptor().accept(stream)) => handshake,
+        handshake = tokio::time::timeout_at(deadline, tls_stream::accept(tls.server_config(), stream)) => handshake,
         _ = closing.wait_for(|closing| *closing) => {
             tracing::debug!(%peer, "closed during the TLS handshake: the server is shutting down");
             return None;
@@ -253,7 +258,7 @@ async fn handshake(
 /// A TLS connection after its handshake, and what serving it takes.
 #[cfg(feature = "tls")]
 struct TlsSession {
-    stream: tokio_rustls::server::TlsStream<WriteTimeout<TcpStream>>,
+    stream: tls_stream::TlsStream<WriteTimeout<TcpStream>>,
     /// The subscriptions the socket's [`WriteTimeout`] watches (HTTP/1.x with hyper).
     cut_offs: Arc<CutOffs>,
     peer: SocketAddr,
@@ -271,7 +276,7 @@ impl TlsSession {
     /// the session would take room in this future too.
     async fn serve(mut self: Box<Self>) {
         // ALPN settled the protocol: no detection, which would wait for bytes unbounded.
-        let http2 = self.stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        let http2 = self.stream.alpn_protocol() == Some(b"h2");
         let first = if http2 {
             First::ToHyper {
                 read: Bytes::new(),
@@ -279,7 +284,7 @@ impl TlsSession {
                 deadline: self.deadline,
             }
         } else {
-            // The socket under rustls has the write timeout already: the direct writer
+            // The socket under the TLS stream has the write timeout already: the direct writer
             // adds none.
             let session = &mut *self;
             let (io, service, serving) = (&mut session.stream, &session.service, &session.serving);

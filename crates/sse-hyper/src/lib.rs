@@ -64,6 +64,8 @@ mod streams;
 mod sync;
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(feature = "tls")]
+mod tls_stream;
 mod write_timeout;
 
 pub use body::SseBody;

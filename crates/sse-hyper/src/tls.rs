@@ -6,10 +6,9 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
+use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::rustls::{self, ServerConfig};
-use tokio_rustls::TlsAcceptor;
 
 /// A certificate chain and private key, ready to serve HTTPS.
 ///
@@ -21,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 /// ```
 #[derive(Clone)]
 pub struct TlsConfig {
-    acceptor: TlsAcceptor,
+    config: Arc<ServerConfig>,
 }
 
 impl TlsConfig {
@@ -73,12 +72,13 @@ impl TlsConfig {
             })?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(TlsConfig {
-            acceptor: TlsAcceptor::from(Arc::new(config)),
+            config: Arc::new(config),
         })
     }
 
-    pub(crate) fn acceptor(&self) -> &TlsAcceptor {
-        &self.acceptor
+    /// The rustls configuration every connection's session is made from.
+    pub(crate) fn server_config(&self) -> &Arc<ServerConfig> {
+        &self.config
     }
 }
 

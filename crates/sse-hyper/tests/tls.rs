@@ -37,6 +37,16 @@ async fn connect(
     cert_der: &[u8],
     alpn: &[&[u8]],
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    connect_receiving(server, cert_der, alpn, None).await
+}
+
+/// [`connect`], the client's socket receiving into `receive_buffer` bytes when given.
+async fn connect_receiving(
+    server: &TestServer,
+    cert_der: &[u8],
+    alpn: &[&[u8]],
+    receive_buffer: Option<u32>,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let mut roots = RootCertStore::empty();
     roots.add(cert_der.to_vec().into()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -46,7 +56,11 @@ async fn connect(
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    if let Some(size) = receive_buffer {
+        socket.set_recv_buffer_size(size).unwrap();
+    }
+    let tcp = socket.connect(server.addr).await.unwrap();
     let name = ServerName::try_from("localhost").unwrap();
     within(
         "TLS handshake",
@@ -414,4 +428,152 @@ async fn https_http1_event_streams_are_written_directly_and_resume() {
     let text = String::from_utf8_lossy(&seen);
     assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
     assert!(!text.contains("first over tls"), "{text}");
+}
+
+/// An event larger than a TLS record (16 KiB of plaintext) arrives whole over HTTP/1.1,
+/// written directly, and over HTTP/2 through hyper.
+#[tokio::test]
+async fn an_event_larger_than_a_tls_record_arrives_whole_over_both_protocols() {
+    use tokio::io::AsyncWriteExt;
+    let identity = self_signed();
+    let server = TestServer::start(
+        Server::builder()
+            .tls(identity.tls.clone())
+            .max_event_bytes(1 << 20),
+    )
+    .await;
+    let mut http1 = connect(&server, &identity.cert_der, &[b"http/1.1"]).await;
+    http1
+        .write_all(b"GET /subscribe/large HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let http2 = connect(&server, &identity.cert_der, &[b"h2"]).await;
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(http2))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let response = within(
+        "the HTTP/2 stream",
+        sender.send_request(get("/subscribe/large")),
+    )
+    .await
+    .unwrap();
+    server.wait_for_subscribers(2).await;
+    let data: String = (0..100_000u32)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    server
+        .hub
+        .publish(
+            &sse_core::Namespace::parse("/large").unwrap(),
+            sse_core::Event::new(format!("{data}.")),
+        )
+        .unwrap();
+    let whole = format!("data: {data}.\n\n");
+
+    let mut seen = Vec::new();
+    read_until(&mut http1, &mut seen, &whole).await;
+
+    let mut body = response.into_body();
+    let mut seen = Vec::new();
+    within("the event over HTTP/2", async {
+        while !String::from_utf8_lossy(&seen).contains(&whole) {
+            let frame = body.frame().await.unwrap().unwrap();
+            if let Ok(data) = frame.into_data() {
+                seen.extend_from_slice(&data);
+            }
+        }
+    })
+    .await;
+}
+
+/// A client's close_notify alone (its TCP connection still open) ends its event stream
+/// and frees the subscription.
+#[tokio::test]
+async fn a_client_close_notify_ends_its_event_stream() {
+    use tokio::io::AsyncWriteExt;
+    let identity = self_signed();
+    let server = TestServer::start(Server::builder().tls(identity.tls.clone())).await;
+    let mut tls = connect(&server, &identity.cert_der, &[b"http/1.1"]).await;
+    tls.write_all(b"GET /subscribe/leaving HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    read_until(&mut tls, &mut seen, "\r\n\r\n").await;
+    server.wait_for_subscribers(1).await;
+    tls.get_mut().1.send_close_notify();
+    tls.flush().await.unwrap();
+    let hub = server.hub.clone();
+    common::wait_until("the stream to end with the close_notify", || {
+        let hub = hub.clone();
+        async move { hub.stats().subscribers == 0 }
+    })
+    .await;
+    drop(tls);
+}
+
+/// A subscriber that does not read while many large events are published (more than the
+/// sockets hold, so the server's writes wait) gets every one of them, whole and in order,
+/// once it reads again.
+#[tokio::test]
+async fn a_stalled_reader_gets_every_event_once_it_reads_again() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const EVENTS: usize = 96;
+    const FILLER: usize = 64 * 1024;
+    let identity = self_signed();
+    let server = TestServer::start(
+        Server::builder()
+            .tls(identity.tls.clone())
+            .max_event_bytes(1 << 20)
+            .queue_bytes(64 << 20)
+            .queue_capacity(4 * EVENTS),
+    )
+    .await;
+    let mut tls = connect_receiving(&server, &identity.cert_der, &[b"http/1.1"], Some(4096)).await;
+    tls.write_all(b"GET /subscribe/stalled HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    read_until(&mut tls, &mut seen, "\r\n\r\n").await;
+    server.wait_for_subscribers(1).await;
+    let stalled = sse_core::Namespace::parse("/stalled").unwrap();
+    let filler = "x".repeat(FILLER);
+    let data = |i: usize| format!("{i:04}:{filler}:end-{i:04}");
+    for i in 0..EVENTS {
+        server
+            .hub
+            .publish(&stalled, sse_core::Event::new(data(i)))
+            .unwrap();
+    }
+    let last = format!("end-{:04}\n\n", EVENTS - 1);
+    within("every event after the stall", async {
+        let mut buffer = vec![0u8; 64 * 1024];
+        // Only the tail can hold the end: searching all each time would be quadratic.
+        while !seen[seen.len().saturating_sub(buffer.len() + last.len())..]
+            .windows(last.len())
+            .any(|window| window == last.as_bytes())
+        {
+            let read = tls.read(&mut buffer).await.unwrap();
+            assert!(read > 0, "the stream ended before the last event");
+            seen.extend_from_slice(&buffer[..read]);
+        }
+    })
+    .await;
+    let mut cursor = 0;
+    for i in 0..EVENTS {
+        let line = format!("data: {}\n\n", data(i));
+        let start = seen[cursor..]
+            .windows(11)
+            .position(|window| window == &line.as_bytes()[..11])
+            .unwrap_or_else(|| panic!("event {i} is missing"));
+        let start = cursor + start;
+        assert!(
+            seen[start..].starts_with(line.as_bytes()),
+            "event {i} did not arrive whole"
+        );
+        cursor = start + line.len();
+    }
+    let status = status_over_tls(&server, &identity.cert_der).await;
+    assert_eq!(status["write_timeouts"], 0, "{status}");
 }
