@@ -4,8 +4,8 @@
 //! installed, each server also takes `wrk -t1 -c32` (the load of issue 14's figures)
 //! right after; the project's own client alone decides whether the target is met.
 //! With `wrk`, each round ends with the publishing floor (`publish_floor.rs`, a server
-//! that answers a fixed `202` and does nothing else) under the same load: the most a
-//! server of this shape gets from the machine, to read the ratios against.
+//! that answers a fixed `202` and does nothing else) under the same load: the most the
+//! client measures of any server on this machine, to read the ratios against.
 //!
 //! nginx runs from a configuration generated into a directory of its own (one worker,
 //! pinned to the core our server gets, listening on 127.0.0.1 on a free port, pid and

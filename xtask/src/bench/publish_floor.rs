@@ -4,9 +4,10 @@
 //! and answers a fixed `202` shaped like ours, storing nothing, checking nothing.
 //!
 //! Per request it makes the same system calls as both servers (one read, one write),
-//! so what it reaches is the most any server of that shape gets from this machine and
-//! client: a publishing target above the floor is out of reach for reasons outside the
-//! server (the kernel's share of each request, or the client).
+//! so what it reaches is the most the client measures of any server here: a publishing
+//! target above the floor is out of reach of the measurement for reasons outside the
+//! server (the kernel's share of each request, or the client's own core, which `wrk`
+//! nearly fills against the floor on a 2-core machine).
 //!
 //! It serves until `--max-seconds` pass (default 600) or it is interrupted, and prints
 //! `publish-floor: listening on http://ADDR` first, which the bench reads.
