@@ -8,6 +8,7 @@ use super::charts::compact;
 use super::report::{
     ClientCheck, ClusterFanout, ClusterLatency, ClusterReport, ClusterRun, ClusterSection,
     CriterionMean, Fanout, FirehoseRun, HttpPublish, Idle, IdleMemory, NchanSection, Report,
+    WrkRun,
 };
 use super::scenarios::Plan;
 
@@ -254,23 +255,33 @@ fn nchan_section(md: &mut String, section: &NchanSection) {
     let _ = writeln!(
         md,
         "{}, one worker pinned to the core of our server; client: `{}`, {wrk}.\n\n\
-         | round | ours events/s | nchan events/s | ours/nchan | wrk: ours req/s | wrk: nchan req/s | wrk: floor req/s | errors (ours; nchan) |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---|",
+         | round | ours events/s | nchan events/s | ours/nchan | wrk: ours req/s | wrk: nchan req/s | wrk: floor req/s | server µs/request (ours; nchan; floor) | errors (ours; nchan) |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---|---|",
         comparison.nginx_version, comparison.client_command
     );
     let ratio = |ours: f64, nchan: f64| (nchan > 0.0).then(|| format!("{:.2}x", ours / nchan));
-    let rate = |rate: Option<f64>| or_na(rate.map(|r| format!("{r:.0}")));
+    let rate = |run: &Option<WrkRun>| or_na(run.as_ref().map(|r| format!("{:.0}", r.per_second)));
+    let cpu = |run: &Option<WrkRun>| {
+        or_na(
+            run.as_ref()
+                .and_then(|r| r.server_us)
+                .map(|us| format!("{us:.2}")),
+        )
+    };
     for (index, round) in comparison.rounds.iter().enumerate() {
         let _ = writeln!(
             md,
-            "| {} | {:.0} | {:.0} | {} | {} | {} | {} | {}; {} |",
+            "| {} | {:.0} | {:.0} | {} | {} | {} | {} | {}; {}; {} | {}; {} |",
             index + 1,
             round.ours_per_second,
             round.nchan_per_second,
             or_na(ratio(round.ours_per_second, round.nchan_per_second)),
-            rate(round.ours_wrk_per_second),
-            rate(round.nchan_wrk_per_second),
-            rate(round.floor_wrk_per_second),
+            rate(&round.ours_wrk),
+            rate(&round.nchan_wrk),
+            rate(&round.floor_wrk),
+            cpu(&round.ours_wrk),
+            cpu(&round.nchan_wrk),
+            cpu(&round.floor_wrk),
             errors_json(&round.ours),
             errors_json(&round.nchan)
         );
@@ -286,6 +297,17 @@ fn nchan_section(md: &mut String, section: &NchanSection) {
         if comparison.met { "met" } else { "not met" },
         or_na(comparison.wrk_ratio.map(|r| format!("{r:.2}x")))
     );
+    if let Some(cpu) = comparison.cpu_ratio {
+        let _ = writeln!(
+            md,
+            "\nBy server CPU time per request under wrk (requests per CPU second, whatever \
+             limits the client): ours/nchan **{cpu:.2}x** (median of the rounds){}.",
+            comparison
+                .floor_cpu_ratio
+                .map(|floor| format!("; the floor/nchan {floor:.2}x"))
+                .unwrap_or_default()
+        );
+    }
     if let Some(floor) = comparison.floor_ratio {
         let _ = writeln!(
             md,
@@ -681,9 +703,15 @@ mod tests {
             NchanRound::new(published(900), published(600)),
             NchanRound::new(published(1300), published(1400)),
         ];
-        rounds[0].ours_wrk_per_second = Some(3000.0);
-        rounds[0].nchan_wrk_per_second = Some(2000.0);
-        rounds[0].floor_wrk_per_second = Some(3300.0);
+        let wrk = |per_second, server_us| {
+            Some(WrkRun {
+                per_second,
+                server_us,
+            })
+        };
+        rounds[0].ours_wrk = wrk(3000.0, Some(8.0));
+        rounds[0].nchan_wrk = wrk(2000.0, Some(10.0));
+        rounds[0].floor_wrk = wrk(3300.0, Some(5.0));
         let comparison = NchanComparison::new(
             "nginx version: nginx/1.22.1".to_owned(),
             String::new(),
@@ -694,15 +722,21 @@ mod tests {
         assert_eq!(comparison.ratio, Some(1.2));
         assert_eq!(comparison.wrk_ratio, Some(1.5));
         assert_eq!(comparison.floor_ratio, Some(1.65));
+        assert_eq!(comparison.cpu_ratio, Some(1.25));
+        assert_eq!(comparison.floor_cpu_ratio, Some(2.0));
         assert!(comparison.met);
         let mut md = String::new();
         nchan_section(&mut md, &NchanSection::Measured(Box::new(comparison)));
         assert!(
-            md.contains("| 1 | 2400 | 2000 | 1.20x | 3000 | 2000 | 3300 |"),
+            md.contains("| 1 | 2400 | 2000 | 1.20x | 3000 | 2000 | 3300 | 8.00; 10.00; 5.00 |"),
             "{md}"
         );
         assert!(
-            md.contains("| 2 | 900 | 600 | 1.50x | n/a | n/a | n/a |"),
+            md.contains("| 2 | 900 | 600 | 1.50x | n/a | n/a | n/a | n/a; n/a; n/a |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("ours/nchan **1.25x** (median of the rounds); the floor/nchan 2.00x."),
             "{md}"
         );
         assert!(
@@ -721,9 +755,15 @@ mod tests {
     fn a_floor_below_the_target_says_the_target_is_out_of_reach() {
         use super::super::report::{NchanComparison, NchanRound};
         let mut round = NchanRound::new(run(None), run(None));
-        round.ours_wrk_per_second = Some(1900.0);
-        round.nchan_wrk_per_second = Some(2000.0);
-        round.floor_wrk_per_second = Some(2200.0);
+        let wrk = |per_second| {
+            Some(WrkRun {
+                per_second,
+                server_us: None,
+            })
+        };
+        round.ours_wrk = wrk(1900.0);
+        round.nchan_wrk = wrk(2000.0);
+        round.floor_wrk = wrk(2200.0);
         let comparison = NchanComparison::new(
             "nginx version: nginx/1.22.1".to_owned(),
             String::new(),
@@ -741,6 +781,7 @@ mod tests {
             md.contains("so the 1.2x target is out of reach of this measurement on this machine"),
             "{md}"
         );
+        assert!(!md.contains("By server CPU time"), "{md}");
     }
 
     #[test]

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::processes::{ssectl_bench, ServerProcess, Tools};
-use super::report::{NchanComparison, NchanRound, NchanSection};
+use super::processes::{cpu_seconds, ssectl_bench, ServerProcess, Tools};
+use super::report::{NchanComparison, NchanRound, NchanSection, WrkRun};
 use super::scenarios::{strings, Plan, UNREACHABLE};
 
 /// Where Debian's `libnginx-mod-nchan` puts the module.
@@ -159,11 +159,11 @@ fn compare(tools: &Tools, plan: &Plan, nginx: &Nginx) -> Result<NchanComparison,
             command.args(["serve", "--listen", "127.0.0.1:0"]);
             let server = ServerProcess::start(command)?;
             let report = ssectl_bench(tools, &args(&server.base))?;
-            let wrk_rate = wrk
+            let wrk_run = wrk
                 .as_ref()
-                .map(|w| w.run(tools, &server.base))
+                .map(|w| w.run(tools, &server.base, server.pid()))
                 .transpose()?;
-            (report, wrk_rate)
+            (report, wrk_run)
         };
         let (nchan, nchan_wrk) = {
             let server = NginxProcess::start(tools, nginx)?;
@@ -172,8 +172,12 @@ fn compare(tools: &Tools, plan: &Plan, nginx: &Nginx) -> Result<NchanComparison,
             client_command = format!("ssectl bench {}", args(&base).join(" "));
             wrk_command = wrk.as_ref().map(|w| w.command(&base));
             let measured = ssectl_bench(tools, &args(&base)).and_then(|report| {
-                let wrk_rate = wrk.as_ref().map(|w| w.run(tools, &base)).transpose()?;
-                Ok((report, wrk_rate))
+                let worker = server.worker_pid()?;
+                let wrk_run = wrk
+                    .as_ref()
+                    .map(|w| w.run(tools, &base, worker))
+                    .transpose()?;
+                Ok((report, wrk_run))
             });
             let error_log = server.error_log();
             measured.map_err(|e| format!("{e}; nginx's error log: {error_log}"))?
@@ -183,14 +187,14 @@ fn compare(tools: &Tools, plan: &Plan, nginx: &Nginx) -> Result<NchanComparison,
                 let mut command = tools.command(&tools.xtask, 0);
                 command.args(["publish-floor", "--listen", "127.0.0.1:0"]);
                 let floor = ServerProcess::start(command)?;
-                Some(wrk.run(tools, &floor.base)?)
+                Some(wrk.run(tools, &floor.base, floor.pid())?)
             }
             None => None,
         };
         let mut round = NchanRound::new(ours, nchan);
-        round.ours_wrk_per_second = ours_wrk;
-        round.nchan_wrk_per_second = nchan_wrk;
-        round.floor_wrk_per_second = floor_wrk;
+        round.ours_wrk = ours_wrk;
+        round.nchan_wrk = nchan_wrk;
+        round.floor_wrk = floor_wrk;
         measured.push(round);
     }
     Ok(NchanComparison::new(
@@ -253,8 +257,10 @@ impl Wrk {
         format!("wrk {}", self.args(base).join(" "))
     }
 
-    /// Requests per second against `base`; an error when any answer was not a success.
-    fn run(&self, tools: &Tools, base: &str) -> Result<f64, String> {
+    /// Requests per second against `base`, and the CPU time per request of the server
+    /// process `server` meanwhile; an error when any answer was not a success.
+    fn run(&self, tools: &Tools, base: &str, server: u32) -> Result<WrkRun, String> {
+        let cpu_before = cpu_seconds(server);
         let output = tools
             .command(&self.binary, 1)
             .args(self.args(base))
@@ -265,8 +271,19 @@ impl Wrk {
         if !output.status.success() || text.contains("Non-2xx") {
             return Err(format!("{} failed: {}", self.command(base), text.trim()));
         }
-        requests_per_second(&text)
-            .ok_or_else(|| format!("wrk printed no Requests/sec: {}", text.trim()))
+        let cpu = cpu_seconds(server)
+            .zip(cpu_before)
+            .map(|(after, before)| after - before);
+        let per_second = requests_per_second(&text)
+            .ok_or_else(|| format!("wrk printed no Requests/sec: {}", text.trim()))?;
+        let server_us = cpu
+            .zip(requests(&text))
+            .filter(|&(_, requests)| requests > 0)
+            .map(|(seconds, requests)| seconds * 1e6 / requests as f64);
+        Ok(WrkRun {
+            per_second,
+            server_us,
+        })
     }
 }
 
@@ -274,6 +291,14 @@ impl Drop for Wrk {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.script);
     }
+}
+
+/// The request count of wrk's summary (`N requests in 10.00s, ...`).
+fn requests(summary: &str) -> Option<u64> {
+    summary
+        .lines()
+        .find_map(|line| line.trim().split_once(" requests in "))
+        .and_then(|(count, _)| count.trim().parse().ok())
 }
 
 /// The `Requests/sec:` figure of wrk's summary.
@@ -377,6 +402,19 @@ impl NginxProcess {
         Ok(server)
     }
 
+    /// The worker process (nginx runs one, as the master's only child), whose CPU time
+    /// is nchan's.
+    fn worker_pid(&self) -> Result<u32, String> {
+        let master = self.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{master}/task/{master}/children"))
+            .map_err(|e| format!("nginx's worker: /proc/{master}: {e}"))?;
+        let mut workers = children.split_whitespace();
+        match (workers.next().map(str::parse), workers.next()) {
+            (Some(Ok(worker)), None) => Ok(worker),
+            _ => Err(format!("nginx has not one worker but {children:?}")),
+        }
+    }
+
     /// The last lines of the error log, for a refusal.
     fn error_log(&self) -> String {
         let log = std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default();
@@ -406,12 +444,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_rate_is_read_from_wrks_summary() {
+    fn the_rate_and_count_are_read_from_wrks_summary() {
         let summary = "Running 5s test @ http://127.0.0.1:1/publish/bench\n  1 threads and 32 \
                        connections\n  612345 requests in 5.00s, 98.12MB read\n\
                        Requests/sec: 122469.01\nTransfer/sec:     19.62MB\n";
         assert_eq!(requests_per_second(summary), Some(122_469.01));
+        assert_eq!(requests(summary), Some(612_345));
         assert_eq!(requests_per_second("unable to connect"), None);
+        assert_eq!(requests("unable to connect"), None);
     }
 
     #[test]

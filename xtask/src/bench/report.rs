@@ -204,9 +204,15 @@ pub(super) struct NchanComparison {
     pub(super) ratio: Option<f64>,
     /// The same for the `wrk` runs, when there were any.
     pub(super) wrk_ratio: Option<f64>,
-    /// The median over the rounds of floor/nchan under `wrk`: the most that any server
-    /// answering each request with one read and one write reached against nchan.
+    /// The median over the rounds of floor/nchan under `wrk`: the most this client
+    /// measured of any server against nchan.
     pub(super) floor_ratio: Option<f64>,
+    /// The median over the rounds of nchan's server CPU time per request over ours,
+    /// under `wrk`: how many requests ours serves per CPU second for each of nchan's,
+    /// whatever limits the client.
+    pub(super) cpu_ratio: Option<f64>,
+    /// The same for the floor: the most a server that does nothing else gets.
+    pub(super) floor_cpu_ratio: Option<f64>,
     pub(super) target_ratio: f64,
     /// Whether `ratio` (the project's own client) reaches `target_ratio`.
     pub(super) met: bool,
@@ -227,16 +233,31 @@ impl NchanComparison {
                 .iter()
                 .map(|r| (r.ours_per_second, r.nchan_per_second)),
         );
-        let wrk_ratio = median_ratio(
-            rounds
-                .iter()
-                .filter_map(|r| Some((r.ours_wrk_per_second?, r.nchan_wrk_per_second?))),
-        );
-        let floor_ratio = median_ratio(
-            rounds
-                .iter()
-                .filter_map(|r| Some((r.floor_wrk_per_second?, r.nchan_wrk_per_second?))),
-        );
+        let wrk_ratio = median_ratio(rounds.iter().filter_map(|r| {
+            Some((
+                r.ours_wrk.as_ref()?.per_second,
+                r.nchan_wrk.as_ref()?.per_second,
+            ))
+        }));
+        let floor_ratio = median_ratio(rounds.iter().filter_map(|r| {
+            Some((
+                r.floor_wrk.as_ref()?.per_second,
+                r.nchan_wrk.as_ref()?.per_second,
+            ))
+        }));
+        // Requests per CPU second: the inverse of CPU time per request.
+        let cpu_ratio = median_ratio(rounds.iter().filter_map(|r| {
+            Some((
+                r.nchan_wrk.as_ref()?.server_us?,
+                r.ours_wrk.as_ref()?.server_us?,
+            ))
+        }));
+        let floor_cpu_ratio = median_ratio(rounds.iter().filter_map(|r| {
+            Some((
+                r.nchan_wrk.as_ref()?.server_us?,
+                r.floor_wrk.as_ref()?.server_us?,
+            ))
+        }));
         let target_ratio = super::nchan::TARGET_RATIO;
         NchanComparison {
             nginx_version,
@@ -249,6 +270,8 @@ impl NchanComparison {
             ratio,
             wrk_ratio,
             floor_ratio,
+            cpu_ratio,
+            floor_cpu_ratio,
             target_ratio,
             met: ratio.is_some_and(|ratio| ratio >= target_ratio),
         }
@@ -261,11 +284,11 @@ impl NchanComparison {
 pub(super) struct NchanRound {
     pub(super) ours_per_second: f64,
     pub(super) nchan_per_second: f64,
-    /// `wrk -t1 -c32`'s requests per second (one event each); `None` without `wrk`.
-    pub(super) ours_wrk_per_second: Option<f64>,
-    pub(super) nchan_wrk_per_second: Option<f64>,
+    /// `wrk -t1 -c32` against each (one event per request); `None` without `wrk`.
+    pub(super) ours_wrk: Option<WrkRun>,
+    pub(super) nchan_wrk: Option<WrkRun>,
     /// The same `wrk` load on the publishing floor (`publish_floor.rs`).
-    pub(super) floor_wrk_per_second: Option<f64>,
+    pub(super) floor_wrk: Option<WrkRun>,
     pub(super) ours: BenchReport,
     pub(super) nchan: BenchReport,
 }
@@ -275,13 +298,23 @@ impl NchanRound {
         NchanRound {
             ours_per_second: published_per_second(&ours),
             nchan_per_second: published_per_second(&nchan),
-            ours_wrk_per_second: None,
-            nchan_wrk_per_second: None,
-            floor_wrk_per_second: None,
+            ours_wrk: None,
+            nchan_wrk: None,
+            floor_wrk: None,
             ours,
             nchan,
         }
     }
+}
+
+/// One `wrk` run against one server.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct WrkRun {
+    /// Requests per second, as wrk reports them.
+    pub(super) per_second: f64,
+    /// The server's CPU time (user and system, every thread) per request during the
+    /// run, in microseconds; `None` when /proc could not tell.
+    pub(super) server_us: Option<f64>,
 }
 
 /// The median of `ours / nchan` over the pairs where nchan is above 0; `None` for none.
