@@ -185,12 +185,17 @@ where
     fn process(&mut self, bytes: &mut [u8], mut out: Option<&mut ReadBuf<'_>>) -> io::Result<()> {
         let mut start = 0;
         let processed = loop {
-            let UnbufferedStatus { discard, state } =
+            let UnbufferedStatus { mut discard, state } =
                 self.session.process_tls_records(&mut bytes[start..]);
             let stop = match state {
                 Ok(ConnectionState::ReadTraffic(traffic)) => {
-                    let plaintext = (&mut self.plaintext, out.as_deref_mut());
-                    take_plaintext(traffic, plaintext).map(|()| false)
+                    take_plaintext(traffic, &mut self.plaintext, out.as_deref_mut()).map(
+                        |records| {
+                            // rustls asks for each record's own discard to be added.
+                            discard += records;
+                            false
+                        },
+                    )
                 }
                 Ok(ConnectionState::EncodeTlsData(data)) => {
                     encode(data, &mut self.outgoing).map(|()| false)
@@ -306,7 +311,8 @@ where
                 Ok(ConnectionState::EncodeTlsData(data)) => encode(data, &mut self.outgoing)?,
                 Ok(ConnectionState::TransmitTlsData(transmit)) => transmit.done(),
                 Ok(ConnectionState::ReadTraffic(traffic)) => {
-                    take_plaintext(traffic, (&mut self.plaintext, None))?;
+                    // Records from an empty buffer: nothing to discard.
+                    take_plaintext(traffic, &mut self.plaintext, None)?;
                 }
                 Ok(ConnectionState::PeerClosed) => self.read_closed = true,
                 Ok(ConnectionState::Closed) => return Err(shut_down()),
@@ -348,7 +354,8 @@ where
                 Ok(ConnectionState::EncodeTlsData(data)) => encode(data, &mut self.outgoing)?,
                 Ok(ConnectionState::TransmitTlsData(transmit)) => transmit.done(),
                 Ok(ConnectionState::ReadTraffic(traffic)) => {
-                    take_plaintext(traffic, (&mut self.plaintext, None))?;
+                    // Records from an empty buffer: nothing to discard.
+                    take_plaintext(traffic, &mut self.plaintext, None)?;
                 }
                 Ok(ConnectionState::PeerClosed) => self.read_closed = true,
                 // Both sides closed already, or no session to close.
@@ -378,7 +385,14 @@ where
         ready!(self.poll_flush_outgoing(cx))?;
         let plaintext = &buf[..buf.len().min(MAX_PLAINTEXT_PER_WRITE)];
         SEAL_SCRATCH.with_borrow_mut(|sealed| {
-            let length = self.seal(plaintext, sealed)?;
+            let length = match self.seal(plaintext, sealed) {
+                Ok(length) => length,
+                Err(error) => {
+                    // Whatever alert rustls queued goes out if the socket takes it now.
+                    let _ = self.poll_flush_outgoing(cx);
+                    return Poll::Ready(Err(error));
+                }
+            };
             let ciphertext = &sealed[..length];
             if !self.outgoing.is_empty() {
                 // Behind what rustls queued to send first.
@@ -389,9 +403,16 @@ where
             let mut written = 0;
             while written < length {
                 match Pin::new(&mut self.io).poll_write(cx, &ciphertext[written..]) {
-                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    // A record cut short leaves the stream out of step for good.
+                    Poll::Ready(Ok(0)) => {
+                        self.failed = true;
+                        return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                    }
                     Poll::Ready(Ok(count)) => written += count,
-                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                    Poll::Ready(Err(error)) => {
+                        self.failed = true;
+                        return Poll::Ready(Err(error));
+                    }
                     // The record is sealed: the plaintext counts as taken, and the rest
                     // of its ciphertext waits here for the socket.
                     Poll::Pending => {
@@ -523,7 +544,11 @@ where
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if !this.write_closed && !this.failed {
-            this.queue_close_notify()?;
+            if let Err(error) = this.queue_close_notify() {
+                // Whatever alert rustls queued goes out if the socket takes it now.
+                let _ = this.poll_flush_outgoing(cx);
+                return Poll::Ready(Err(error));
+            }
         }
         ready!(this.poll_flush_outgoing(cx))?;
         Pin::new(&mut this.io).poll_shutdown(cx)
@@ -531,13 +556,17 @@ where
 }
 
 /// Takes every decrypted record out of rustls: into `out` as far as it has room, the rest
-/// kept in `kept`.
+/// kept in `kept`. Gives the bytes the records ask to discard beyond the status's own.
 fn take_plaintext<Data>(
     mut traffic: ReadTraffic<'_, '_, Data>,
-    (kept, mut out): (&mut Vec<u8>, Option<&mut ReadBuf<'_>>),
-) -> io::Result<()> {
+    kept: &mut Vec<u8>,
+    mut out: Option<&mut ReadBuf<'_>>,
+) -> io::Result<usize> {
+    let mut discard = 0;
     while let Some(record) = traffic.next_record() {
-        let payload = record.map_err(tls_error)?.payload;
+        let record = record.map_err(tls_error)?;
+        discard += record.discard;
+        let payload = record.payload;
         let taken = match out.as_deref_mut() {
             Some(out) if kept.is_empty() => {
                 let taken = payload.len().min(out.remaining());
@@ -548,7 +577,7 @@ fn take_plaintext<Data>(
         };
         kept.extend_from_slice(&payload[taken..]);
     }
-    Ok(())
+    Ok(discard)
 }
 
 /// Appends a message rustls has to send to `outgoing`.
