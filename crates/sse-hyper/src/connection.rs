@@ -65,9 +65,9 @@
 //! so no copy of a stalled piece is kept (over TLS, the TLS stream keeps the ciphertext of
 //! the one record it took and the socket did not, and takes nothing more until it has
 //! gone). While a write waits, the connection gives up when no bytes go out for the
-//! write timeout, or at once when the subscription is cut off for lagging. Every connection that hyper
-//! serves, and every TLS connection under its TLS stream, gets the same write timeout through
-//! [`WriteTimeout`] around its socket.
+//! write timeout, or at once when the subscription is cut off for lagging. Every
+//! connection that hyper serves, and every TLS connection under its TLS stream, gets the
+//! same write timeout through [`WriteTimeout`] around its socket.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -429,25 +429,26 @@ where
     // that an event stream frees it (a stream ends at shutdown by itself).
     let mut closed = None;
     loop {
-        if *serving.closing.borrow() {
-            tracing::debug!(%peer, "closed before a request: the server is shutting down");
-            return First::Done;
-        }
-        let reading = read_head(io, std::mem::take(&mut carried), first, is_direct);
-        // The head first: a connection woken by its bytes polls nothing else.
-        let head = tokio::select! {
-            biased;
-            head = reading => head,
-            () = closed.get_or_insert_with(|| Box::pin(shutdown_begins(&serving.closing))) => {
-                tracing::debug!(%peer, "closed before a request: the server is shutting down");
-                return First::Done;
-            }
-            () = deadline.reached() => {
-                tracing::debug!(%peer, "no request head within the timeout");
-                return First::Done;
+        let read = if *serving.closing.borrow() {
+            None
+        } else {
+            let reading = read_head(io, std::mem::take(&mut carried), first, is_direct);
+            // The head first: a connection woken by its bytes polls nothing else.
+            tokio::select! {
+                biased;
+                head = reading => Some(head),
+                () = closed.get_or_insert_with(|| Box::pin(shutdown_begins(&serving.closing))) => None,
+                () = deadline.reached() => {
+                    tracing::debug!(%peer, "no request head within the timeout");
+                    return First::Done;
+                }
             }
         };
-        let head = match head {
+        let Some(read) = read else {
+            tracing::debug!(%peer, "closed before a request: the server is shutting down");
+            return First::Done;
+        };
+        let head = match read {
             Ok(head) => head,
             Err(error) => {
                 tracing::debug!(%peer, %error, "reading the request failed");
@@ -655,8 +656,9 @@ struct Writing<'a> {
 ///
 /// Only what a stream needs lives across its writes: the request, the service's future
 /// (boxed: its room would otherwise be in every connection's task for the stream's whole
-/// life) and the response head are gone once the head is encoded. Reading a body and
-/// writing a whole answer are boxed for the same reason.
+/// life) and the response head are gone once the head is encoded. Reading a body that
+/// did not come with its head, and writing what the socket did not take of a whole answer
+/// at once, are boxed for the same reason.
 async fn serve_direct<T>(
     io: &mut T,
     request: Box<Request<()>>,
@@ -750,18 +752,24 @@ where
 
 /// Writes what the connection takes of `bytes` without waiting: how many bytes it took.
 async fn write_at_once<T: AsyncWrite + Unpin>(io: &mut T, bytes: &[u8]) -> io::Result<usize> {
-    std::future::poll_fn(|cx| match Pin::new(&mut *io).poll_write(cx, bytes) {
-        Poll::Ready(written) => Poll::Ready(written),
-        Poll::Pending => Poll::Ready(Ok(0)),
-    })
-    .await
+    poll_once(|cx| Pin::new(&mut *io).poll_write(cx, bytes))
+        .await
+        .unwrap_or(Ok(0))
 }
 
 /// Flushes the connection if it can be done without waiting: whether it was.
 async fn flush_at_once<T: AsyncWrite + Unpin>(io: &mut T) -> io::Result<bool> {
-    std::future::poll_fn(|cx| match Pin::new(&mut *io).poll_flush(cx) {
-        Poll::Ready(flushed) => Poll::Ready(flushed.map(|()| true)),
-        Poll::Pending => Poll::Ready(Ok(false)),
+    match poll_once(|cx| Pin::new(&mut *io).poll_flush(cx)).await {
+        Some(flushed) => flushed.map(|()| true),
+        None => Ok(false),
+    }
+}
+
+/// Polls `poll` once: its output, or `None` when it would wait.
+async fn poll_once<R>(mut poll: impl FnMut(&mut Context<'_>) -> Poll<R>) -> Option<R> {
+    std::future::poll_fn(|cx| match poll(cx) {
+        Poll::Ready(output) => Poll::Ready(Some(output)),
+        Poll::Pending => Poll::Ready(None),
     })
     .await
 }

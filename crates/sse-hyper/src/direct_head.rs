@@ -63,8 +63,11 @@ pub(crate) fn parse(read: Vec<u8>) -> Parsed {
 
 /// What [`locate`] found.
 enum Located {
+    /// A complete head the direct path may serve.
     Head(Layout),
+    /// The head is not complete yet.
     Partial,
+    /// Anything else: hyper's.
     ToHyper,
 }
 
@@ -79,9 +82,13 @@ const HEADER_UNSEEN: HeaderSpan = [0; 4];
 /// [`locate`] was given, the first `header_count` of them).
 struct Layout {
     method: Method,
+    /// The request target (path and query, or an absolute URI).
     target: Range<usize>,
+    /// How many header slots are filled.
     header_count: usize,
+    /// The head's length, its blank line included.
     head_len: usize,
+    /// The body's length, from `Content-Length` (0 without one).
     body_len: usize,
 }
 
@@ -107,9 +114,12 @@ fn locate(bytes: &[u8], spans: &mut [HeaderSpan; MAX_HEADERS]) -> Located {
     if parsed.version != Some(1) {
         return Located::ToHyper;
     }
+    let Some(target) = within(bytes, target.as_bytes()) else {
+        return Located::ToHyper;
+    };
     let mut layout = Layout {
         method,
-        target: within(bytes, target.as_bytes()),
+        target,
         header_count: parsed.headers.len(),
         head_len,
         body_len: 0,
@@ -170,15 +180,17 @@ impl Layout {
     }
 }
 
-/// Where `part`, a slice of `whole`, lies in it.
-fn within(whole: &[u8], part: &[u8]) -> Range<usize> {
-    let start = part.as_ptr() as usize - whole.as_ptr() as usize;
-    start..start + part.len()
+/// Where `part`, a slice httparse took from `whole`, lies in it (`None` if it were not
+/// inside, which httparse never does).
+fn within(whole: &[u8], part: &[u8]) -> Option<Range<usize>> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    (end <= whole.len()).then_some(start..end)
 }
 
 /// [`within`], as the start and end a [`HeaderSpan`] keeps (`None` past 4 GiB).
 fn span_of(whole: &[u8], part: &[u8]) -> Option<(u32, u32)> {
-    let range = within(whole, part);
+    let range = within(whole, part)?;
     Some((
         u32::try_from(range.start).ok()?,
         u32::try_from(range.end).ok()?,

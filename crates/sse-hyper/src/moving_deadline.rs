@@ -18,6 +18,7 @@ pub(crate) struct MovingDeadline {
 }
 
 impl MovingDeadline {
+    /// A deadline at `deadline`, its timer armed by the first wait.
     pub(crate) fn new(deadline: Instant) -> MovingDeadline {
         MovingDeadline {
             deadline,
