@@ -414,36 +414,6 @@ mod tests {
         assert_eq!(rule_of("//"), NamespaceRule::EmptySegment);
     }
 
-    proptest::proptest! {
-        /// The same namespace spelled with and without percent-escapes parses alike: to
-        /// the same canonical text, or to the same broken rule.
-        #[test]
-        fn escaped_and_plain_spellings_parse_alike(
-            segments in proptest::collection::vec("[a-zA-Z0-9._~ !%-]{0,140}", 0..36),
-            trailing_slash: bool,
-            escape_mask: u64,
-        ) {
-            let mut plain = format!("/{}", segments.join("/"));
-            if trailing_slash {
-                plain.push('/');
-            }
-            let plain = plain.replace('%', "!");
-            let escaped: String = plain
-                .bytes()
-                .enumerate()
-                .map(|(i, byte)| {
-                    if byte != b'/' && escape_mask & (1 << (i % 64)) != 0 {
-                        format!("%{byte:02X}")
-                    } else {
-                        char::from(byte).to_string()
-                    }
-                })
-                .collect();
-            let outcome = |text: &str| Namespace::parse(text).map_err(|e| e.rule());
-            proptest::prop_assert_eq!(outcome(&plain), outcome(&escaped), "{} vs {}", plain, escaped);
-        }
-    }
-
     #[test]
     fn every_allowed_character_is_accepted() {
         let all = "/ABCXYZabcxyz0189-_.~";

@@ -1,5 +1,5 @@
 //! Property tests: what the encoder writes, a conforming decoder reads back exactly; and
-//! namespace matching obeys its laws.
+//! namespace matching and parsing obey their laws.
 
 use proptest::prelude::*;
 use sse_core::{Decoder, Event, EventError, Namespace};
@@ -43,6 +43,34 @@ fn namespace() -> impl Strategy<Value = Namespace> {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The same namespace spelled with and without percent-escapes parses alike: to the
+    /// same canonical text, or to the same broken rule.
+    #[test]
+    fn escaped_and_plain_spellings_of_a_namespace_parse_alike(
+        segments in prop::collection::vec("[a-zA-Z0-9._~ !%-]{0,140}", 0..36),
+        trailing_slash: bool,
+        escape_mask: u64,
+    ) {
+        let mut plain = format!("/{}", segments.join("/"));
+        if trailing_slash {
+            plain.push('/');
+        }
+        let plain = plain.replace('%', "!");
+        let escaped: String = plain
+            .bytes()
+            .enumerate()
+            .map(|(i, byte)| {
+                if byte != b'/' && escape_mask & (1 << (i % 64)) != 0 {
+                    format!("%{byte:02X}")
+                } else {
+                    char::from(byte).to_string()
+                }
+            })
+            .collect();
+        let outcome = |text: &str| Namespace::parse(text).map_err(|e| e.rule());
+        prop_assert_eq!(outcome(&plain), outcome(&escaped), "{} vs {}", plain, escaped);
+    }
 
     #[test]
     fn encoded_event_decodes_to_the_same_fields(
