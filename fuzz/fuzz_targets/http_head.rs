@@ -1,4 +1,4 @@
-//! The direct HTTP/1.1 path's head parser (`parse_direct` in sse-hyper's `connection.rs`),
+//! The direct HTTP/1.1 path's head parser (`parse` in sse-hyper's `direct_head.rs`),
 //! differentially against hyper. The input is the first bytes a client sends.
 //!
 //! The direct path may only take a request that hyper would have served the same way.
@@ -7,7 +7,8 @@
 //! target, version (HTTP/1.1) and headers (same names, values and order), and a body of
 //! the length the direct path reads: the bytes after the head when they are all there
 //! (a `GET`'s is empty), or none when the input ends first (hyper's read then fails).
-//! The head length must also end on the blank line that closes the head.
+//! The head length must also end on the blank line that closes the head, and every byte
+//! read is kept for whoever serves the request (hyper gets them replayed).
 #![no_main]
 
 use std::cell::RefCell;
@@ -102,15 +103,23 @@ fn hyper_first_request(bytes: &[u8]) -> Option<Seen> {
 }
 
 fuzz_target!(|input: &[u8]| {
-    let DirectHead::Direct {
-        request,
-        head_len,
-        body_len,
-        ..
-    } = parse_direct_head(input)
-    else {
-        return;
+    let (request, read, head_len, body_len) = match parse_direct_head(input) {
+        DirectHead::Direct {
+            request,
+            read,
+            head_len,
+            body_len,
+        } => (request, read, head_len, body_len),
+        DirectHead::ToHyper(read) => {
+            assert_eq!(read, input, "bytes read were lost");
+            return;
+        }
+        DirectHead::Partial(read) => {
+            assert_eq!(read, input, "bytes read were lost");
+            return;
+        }
     };
+    assert_eq!(read, input, "bytes read were lost");
     assert!(head_len <= input.len());
     let head = &input[..head_len];
     assert!(
