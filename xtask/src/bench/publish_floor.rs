@@ -104,7 +104,7 @@ fn request_length(bytes: &[u8]) -> Option<usize> {
             std::str::from_utf8(&value[1..]).ok()?.trim().parse().ok()
         })
         .unwrap_or(0);
-    let length = head + body;
+    let length = head.checked_add(body)?;
     (bytes.len() >= length).then_some(length)
 }
 
