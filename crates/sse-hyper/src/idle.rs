@@ -10,6 +10,10 @@
 //! it was accepted (so a TLS handshake, protocol detection and the first head share one
 //! bound), and every time the last request in progress ends, a new one starts at `now +
 //! limit`.
+//!
+//! The count and the time the last request ended are kept under a lock and read only
+//! when the deadline's timer fires, which it does at most once per `limit` while
+//! requests come and go: a request costs two uncontended locks, and wakes nothing.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,33 +25,38 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::body::SseBody;
+use crate::moving_deadline::MovingDeadline;
 use crate::request_body::RequestBody;
 use crate::service::SseService;
+use crate::sync::Mutex;
+
+/// A connection's requests: how many are in progress, and when the last one ended.
+#[derive(Debug, Default)]
+struct Activity {
+    in_progress: usize,
+    last_end: Option<Instant>,
+}
+
+type SharedActivity = Arc<Mutex<Activity>>;
 
 /// `service`, counting its requests in progress, and the watch that reads the count.
 pub(crate) fn track(service: SseService) -> (Tracked, IdleWatch) {
-    let (sender, receiver) = watch::channel(0);
+    let activity = SharedActivity::default();
     let tracked = Tracked {
         service,
-        in_progress: Arc::new(sender),
+        activity: Arc::clone(&activity),
     };
-    (
-        tracked,
-        IdleWatch {
-            in_progress: receiver,
-        },
-    )
+    (tracked, IdleWatch { activity })
 }
 
 /// The service of one connection, counting its requests in progress.
 #[derive(Clone)]
 pub(crate) struct Tracked {
     service: SseService,
-    in_progress: Arc<watch::Sender<usize>>,
+    activity: SharedActivity,
 }
 
 pub(crate) type TrackedFuture =
@@ -59,7 +68,7 @@ impl<B: RequestBody> hyper::service::Service<Request<B>> for Tracked {
     type Future = TrackedFuture;
 
     fn call(&self, request: Request<B>) -> Self::Future {
-        let in_progress = InProgress::start(&self.in_progress);
+        let in_progress = InProgress::start(&self.activity);
         let service = self.service.clone();
         Box::pin(async move {
             let response = service.handle(request).await;
@@ -72,18 +81,22 @@ impl<B: RequestBody> hyper::service::Service<Request<B>> for Tracked {
 }
 
 /// One request in progress; counted until dropped with the response body.
-struct InProgress(Arc<watch::Sender<usize>>);
+struct InProgress(SharedActivity);
 
 impl InProgress {
-    fn start(count: &Arc<watch::Sender<usize>>) -> InProgress {
-        count.send_modify(|count| *count += 1);
-        InProgress(Arc::clone(count))
+    fn start(activity: &SharedActivity) -> InProgress {
+        activity.lock().in_progress += 1;
+        InProgress(Arc::clone(activity))
     }
 }
 
 impl Drop for InProgress {
     fn drop(&mut self) {
-        self.0.send_modify(|count| *count -= 1);
+        let mut activity = self.0.lock();
+        activity.in_progress -= 1;
+        if activity.in_progress == 0 {
+            activity.last_end = Some(Instant::now());
+        }
     }
 }
 
@@ -122,34 +135,37 @@ impl Body for TrackedBody {
 
 /// Reads how many requests of a connection are in progress.
 pub(crate) struct IdleWatch {
-    in_progress: watch::Receiver<usize>,
+    activity: SharedActivity,
 }
 
 impl IdleWatch {
     /// Completes when no request was in progress at `first_deadline`, or, after a
     /// request, for `limit` since the last one ended. Never completes once the service is
     /// gone (the connection has ended anyway).
-    pub(crate) async fn expired(mut self, first_deadline: Instant, limit: Duration) {
-        let mut deadline = first_deadline;
+    pub(crate) async fn expired(self, first_deadline: Instant, limit: Duration) {
+        let mut deadline = MovingDeadline::new(first_deadline);
         loop {
-            tokio::select! {
-                () = tokio::time::sleep_until(deadline) => return,
-                changed = self.in_progress.changed() => {
-                    if changed.is_err() {
-                        return std::future::pending().await;
-                    }
-                }
-            }
-            // A request started or ended: wait until none is in progress.
-            if self
-                .in_progress
-                .wait_for(|count| *count == 0)
-                .await
-                .is_err()
-            {
+            deadline.reached().await;
+            if Arc::strong_count(&self.activity) == 1 {
                 return std::future::pending().await;
             }
-            deadline = Instant::now() + limit;
+            let now = Instant::now();
+            let next = {
+                let activity = self.activity.lock();
+                if activity.in_progress > 0 {
+                    // Looked at again once a whole limit has passed.
+                    Some(now + limit)
+                } else {
+                    activity
+                        .last_end
+                        .map(|end| end + limit)
+                        .filter(|&idle_until| idle_until > now)
+                }
+            };
+            match next {
+                Some(next) => deadline.set(next),
+                None => return,
+            }
         }
     }
 }
@@ -187,5 +203,38 @@ mod tests {
         drop(response);
         expiry.await.unwrap();
         assert_eq!(start.elapsed(), Duration::from_secs(15));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_that_come_and_go_hold_it_off_until_a_limit_after_the_last() {
+        use hyper::service::Service as _;
+        let (tracked, idle) = track(Server::builder().build().service());
+        let start = Instant::now();
+        let expiry =
+            tokio::spawn(idle.expired(start + Duration::from_secs(1), Duration::from_secs(5)));
+        for at in [500, 4_000] {
+            tokio::time::sleep_until(start + Duration::from_millis(at)).await;
+            let request = Request::get("/healthz")
+                .body(http_body_util::Empty::<Bytes>::new())
+                .unwrap();
+            drop(tracked.call(request).await.unwrap());
+        }
+        tokio::time::timeout(Duration::from_secs(60), expiry)
+            .await
+            .expect("expired within a minute")
+            .unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(9));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn it_never_expires_once_the_service_is_gone() {
+        let (tracked, idle) = track(Server::builder().build().service());
+        let start = Instant::now();
+        let expiry =
+            tokio::spawn(idle.expired(start + Duration::from_secs(1), Duration::from_secs(5)));
+        drop(tracked);
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        assert!(!expiry.is_finished());
+        expiry.abort();
     }
 }
