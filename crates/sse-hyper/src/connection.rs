@@ -598,18 +598,7 @@ where
         if !parse_first {
             // One byte past the limit tells a head that is too large from one that fits.
             let room = 1024.min(MAX_HEAD_BYTES + 1 - buffer.len());
-            buffer.reserve(room);
-            // Read into the spare capacity, which is not zeroed first.
-            match io.read_buf(&mut (&mut buffer).limit(room)).await {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "closed before a request head",
-                    ))
-                }
-                Ok(_) => {}
-                Err(error) => return Err(error),
-            }
+            read_more(io, &mut buffer, room, "closed before a request head").await?;
         }
         parse_first = false;
         if first && buffer.len() < HTTP2_PREFACE.len() && HTTP2_PREFACE.starts_with(&buffer) {
@@ -712,6 +701,22 @@ where
     Ok(Next::Close)
 }
 
+/// Appends at most `room` more bytes from `io` to `buffer`, read into its spare capacity
+/// (not zeroed first); the connection's end there is an `UnexpectedEof` saying `ended`.
+async fn read_more<T>(io: &mut T, buffer: &mut Vec<u8>, room: usize, ended: &str) -> io::Result<()>
+where
+    T: AsyncRead + Unpin,
+{
+    buffer.reserve(room);
+    match io.read_buf(&mut buffer.limit(room)).await? {
+        0 => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            ended.to_owned(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Reads the rest of a body of `length` bytes (`started` holds its first bytes) within
 /// `timeout`, in pieces of at most [`BODY_PIECE_BYTES`] so that a length announced but
 /// not sent takes no memory. Reads nothing past the body.
@@ -724,20 +729,9 @@ where
     drop(started);
     let reading = async {
         while body.len() < length {
-            let start = body.len();
-            body.resize(start + (length - start).min(BODY_PIECE_BYTES), 0);
-            let read = io.read(&mut body[start..]).await;
-            body.truncate(start + *read.as_ref().unwrap_or(&0));
-            match read {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the client closed the connection before the end of the body",
-                    ))
-                }
-                Ok(_) => {}
-                Err(error) => return Err(error),
-            }
+            let room = (length - body.len()).min(BODY_PIECE_BYTES);
+            let ended = "the client closed the connection before the end of the body";
+            read_more(io, &mut body, room, ended).await?;
         }
         Ok(())
     };

@@ -73,15 +73,20 @@ mod tests {
 
     const SECOND: Duration = Duration::from_secs(1);
 
+    /// Waits for `deadline` for `wait`, which ends first (the timer is armed meanwhile).
+    async fn wait_short_of(deadline: &mut MovingDeadline, wait: Duration) {
+        tokio::select! {
+            () = deadline.reached() => panic!("reached within {wait:?}"),
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_deadline_moved_later_is_reached_then_not_before() {
         let start = Instant::now();
         let mut deadline = MovingDeadline::new(start + 10 * SECOND);
         // Armed at 10 s by a wait that ends first (the head arrived).
-        tokio::select! {
-            () = deadline.reached() => panic!("reached before 10 s"),
-            () = tokio::time::sleep(4 * SECOND) => {}
-        }
+        wait_short_of(&mut deadline, 4 * SECOND).await;
         deadline.set(start + 14 * SECOND);
         deadline.reached().await;
         assert_eq!(Instant::now(), start + 14 * SECOND);
@@ -91,10 +96,7 @@ mod tests {
     async fn a_deadline_moved_earlier_is_reached_at_the_earlier_time() {
         let start = Instant::now();
         let mut deadline = MovingDeadline::new(start + 60 * SECOND);
-        tokio::select! {
-            () = deadline.reached() => panic!("reached before 60 s"),
-            () = tokio::time::sleep(SECOND) => {}
-        }
+        wait_short_of(&mut deadline, SECOND).await;
         deadline.set(start + 5 * SECOND);
         deadline.reached().await;
         assert_eq!(Instant::now(), start + 5 * SECOND);
@@ -104,10 +106,7 @@ mod tests {
     async fn a_disarmed_deadline_is_armed_again_by_the_next_wait() {
         let start = Instant::now();
         let mut deadline = MovingDeadline::new(start + 3 * SECOND);
-        tokio::select! {
-            () = deadline.reached() => panic!("reached before 3 s"),
-            () = tokio::time::sleep(SECOND) => {}
-        }
+        wait_short_of(&mut deadline, SECOND).await;
         deadline.disarm();
         assert!(deadline.timer.is_none());
         deadline.set(start + 7 * SECOND);

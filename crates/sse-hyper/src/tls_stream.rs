@@ -640,6 +640,15 @@ mod tests {
             .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
     }
 
+    /// A self-signed certificate for `localhost`, and the server's configuration with it.
+    fn identity() -> (CertificateDer<'static>, crate::tls::TlsConfig) {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let cert = CertificateDer::from(certified.cert.der().to_vec());
+        let key = PrivateKeyDer::try_from(certified.signing_key.serialize_der()).unwrap();
+        let config = crate::tls::TlsConfig::from_der(vec![cert.clone()], key).unwrap();
+        (cert, config)
+    }
+
     /// A connected pair over loopback: our server stream (handshaken) and a rustls
     /// client speaking `versions`, whose socket receives into `client_receive_buffer`
     /// bytes when given.
@@ -647,10 +656,7 @@ mod tests {
         versions: &[&'static SupportedProtocolVersion],
         client_receive_buffer: Option<u32>,
     ) -> (TlsStream<TcpStream>, ClientStream<TcpStream>) {
-        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-        let cert = CertificateDer::from(certified.cert.der().to_vec());
-        let key = PrivateKeyDer::try_from(certified.signing_key.serialize_der()).unwrap();
-        let server_config = crate::tls::TlsConfig::from_der(vec![cert.clone()], key).unwrap();
+        let (cert, server_config) = identity();
         let mut roots = RootCertStore::empty();
         roots.add(cert).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -904,10 +910,7 @@ mod tests {
     /// Bytes that are not TLS fail the handshake with an alert, not a hang.
     #[tokio::test]
     async fn garbage_fails_the_handshake_with_an_alert() {
-        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-        let cert = CertificateDer::from(certified.cert.der().to_vec());
-        let key = PrivateKeyDer::try_from(certified.signing_key.serialize_der()).unwrap();
-        let config = crate::tls::TlsConfig::from_der(vec![cert], key).unwrap();
+        let (_, config) = identity();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mut client = TcpStream::connect(listener.local_addr().unwrap())
             .await
