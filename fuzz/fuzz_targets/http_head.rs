@@ -8,7 +8,9 @@
 //! the length the direct path reads: the bytes after the head when they are all there
 //! (a `GET`'s is empty), or none when the input ends first (hyper's read then fails).
 //! The head length must also end on the blank line that closes the head, and every byte
-//! read is kept for whoever serves the request (hyper gets them replayed).
+//! read is kept for whoever serves the request (hyper gets them replayed). A head taken
+//! must build an `http::Request`, and its headers looked up where they lie (as single
+//! publishes read them) must be those of the request's header map.
 #![no_main]
 
 use std::cell::RefCell;
@@ -23,7 +25,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use libfuzzer_sys::fuzz_target;
-use sse_hyper::fuzzing::{parse_direct_head, DirectHead};
+use sse_hyper::fuzzing::{parse_direct_head, DirectHead, ParsedHead};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// What a server sees of a request.
@@ -102,19 +104,35 @@ fn hyper_first_request(bytes: &[u8]) -> Option<Seen> {
     first.take()
 }
 
+/// Headers looked up where they lie in the head are those the request's header map
+/// gives, by any name it has and by one it lacks.
+fn looks_up_as_the_header_map(head: &DirectHead, request: &Request<()>) {
+    let headers = request.headers();
+    for name in headers.keys().map(HeaderName::as_str).chain(["x-absent"]) {
+        let found = headers.get(name).map(HeaderValue::as_bytes);
+        assert_eq!(head.header(name), found, "{name}");
+        let all: Vec<_> = headers
+            .get_all(name)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect();
+        assert_eq!(head.headers_named(name).collect::<Vec<_>>(), all, "{name}");
+    }
+}
+
 fuzz_target!(|input: &[u8]| {
-    let (request, read, head_len, body_len) = match parse_direct_head(input) {
-        DirectHead::Direct {
-            request,
+    let (taken, read, head_len, body_len) = match parse_direct_head(input) {
+        ParsedHead::Direct {
+            head,
             read,
             head_len,
             body_len,
-        } => (request, read, head_len, body_len),
-        DirectHead::ToHyper(read) => {
+        } => (head, read, head_len, body_len),
+        ParsedHead::ToHyper(read) => {
             assert_eq!(read, input, "bytes read were lost");
             return;
         }
-        DirectHead::Partial(read) => {
+        ParsedHead::Partial(read) => {
             assert_eq!(read, input, "bytes read were lost");
             return;
         }
@@ -131,6 +149,10 @@ fuzz_target!(|input: &[u8]| {
         .get(head_len..)
         .and_then(|rest| rest.get(..body_len))
         .map(Bytes::copy_from_slice);
+    let request = taken
+        .request()
+        .expect("http takes every header httparse took");
+    looks_up_as_the_header_map(&taken, &request);
     let direct = Seen::of(&request, body);
     assert!(direct.method == Method::GET || direct.method == Method::POST);
     if direct.method == Method::GET {

@@ -1,14 +1,21 @@
 //! Static bearer tokens: where a request carries one, and comparing it with the
 //! configured token without leaking either through timing.
 
-use http::{header, HeaderMap};
+use http::{header, HeaderMap, HeaderValue};
 use subtle::{ConstantTimeEq, ConstantTimeLess};
 
-/// The token of an `Authorization: Bearer <token>` header. The scheme is matched without
-/// regard to case (RFC 9110 §11.1); anything else, or no header, gives `None`.
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&[u8]> {
-    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
-    let (scheme, token) = value.split_at_checked(b"Bearer ".len())?;
+/// The value of a request's (first) `Authorization` header.
+pub(crate) fn authorization(headers: &HeaderMap) -> Option<&[u8]> {
+    headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes)
+}
+
+/// The token of an `Authorization: Bearer <token>` header, given its value. The scheme
+/// is matched without regard to case (RFC 9110 §11.1); anything else, or no header,
+/// gives `None`.
+pub(crate) fn bearer_token(authorization: Option<&[u8]>) -> Option<&[u8]> {
+    let (scheme, token) = authorization?.split_at_checked(b"Bearer ".len())?;
     scheme
         .eq_ignore_ascii_case(b"Bearer ")
         .then(|| token.trim_ascii())
@@ -33,31 +40,34 @@ pub(crate) fn token_matches(given: &[u8], expected: &[u8]) -> bool {
     bool::from(same_length & same_bytes & non_empty)
 }
 
-/// Whether the request carries `expected` as its bearer token.
-pub(crate) fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
-    bearer_token(headers).is_some_and(|given| token_matches(given, expected.as_bytes()))
+/// Whether an `Authorization` header's value carries `expected` as its bearer token.
+pub(crate) fn bearer_matches(authorization: Option<&[u8]>, expected: &str) -> bool {
+    bearer_token(authorization).is_some_and(|given| token_matches(given, expected.as_bytes()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
-    fn with_authorization(value: &'static str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static(value));
-        headers
+    fn with_authorization(value: &'static str) -> Option<&'static [u8]> {
+        Some(value.as_bytes())
     }
 
     #[test]
     fn the_bearer_scheme_is_matched_in_any_case() {
         for value in ["Bearer t0k", "bearer t0k", "BEARER t0k", "bEaReR t0k"] {
-            assert!(bearer_matches(&with_authorization(value), "t0k"), "{value}");
+            assert!(bearer_matches(with_authorization(value), "t0k"), "{value}");
         }
-        assert!(!bearer_matches(&with_authorization("Basic t0k"), "t0k"));
-        assert!(!bearer_matches(&with_authorization("Bearer"), "t0k"));
-        assert!(!bearer_matches(&with_authorization("Bearer "), "t0k"));
-        assert!(!bearer_matches(&HeaderMap::new(), "t0k"));
+        assert!(!bearer_matches(with_authorization("Basic t0k"), "t0k"));
+        assert!(!bearer_matches(with_authorization("Bearer"), "t0k"));
+        assert!(!bearer_matches(with_authorization("Bearer "), "t0k"));
+        assert!(!bearer_matches(authorization(&HeaderMap::new()), "t0k"));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer t0k"),
+        );
+        assert!(bearer_matches(authorization(&headers), "t0k"));
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! Requests that carry a configured token are judged by the token alone.
 
 use http::uri::Authority;
-use http::{header, HeaderMap, Request};
+use http::{header, HeaderValue, Request};
 
 use crate::config::CorsOrigins;
 use crate::error::{ApiError, ErrorCode};
@@ -25,22 +25,47 @@ use crate::error::{ApiError, ErrorCode};
 /// The host names that can only mean this machine, compared without regard to case.
 const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 
+/// Where a request says it is addressed: its URI's authority (HTTP/2's `:authority`, or
+/// an absolute-form HTTP/1.1 target, which overrides `Host`), and its `Host` header.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Addressed<'a> {
+    /// The URI's authority, if it has one.
+    pub(crate) authority: Option<&'a Authority>,
+    /// The value of the (first) `Host` header.
+    pub(crate) host: Option<&'a [u8]>,
+}
+
+impl<'a> Addressed<'a> {
+    /// Where `request` is addressed.
+    pub(crate) fn of<B>(request: &'a Request<B>) -> Addressed<'a> {
+        Addressed {
+            authority: request.uri().authority(),
+            host: request
+                .headers()
+                .get(header::HOST)
+                .map(HeaderValue::as_bytes),
+        }
+    }
+}
+
 /// Refuses an anonymous publish from a foreign `Host` (403 `forbidden_host`) or from a
-/// web page whose origin `cors` does not list by name (403 `forbidden_origin`).
-pub(crate) fn check_anonymous_publish<B>(
+/// web page whose origin (the `Origin` header's value) `cors` does not list by name (403
+/// `forbidden_origin`).
+pub(crate) fn check_anonymous_publish(
     cors: &CorsOrigins,
-    request: &Request<B>,
+    addressed: Addressed<'_>,
+    origin: Option<&[u8]>,
 ) -> Result<(), ApiError> {
     require_loopback_host(
-        request,
+        addressed,
         "anonymous publishing",
         "a publish token (--publish-token)",
     )?;
-    let Some(origin) = request.headers().get(header::ORIGIN) else {
+    let Some(origin) = origin else {
         return Ok(());
     };
     let listed = match cors {
-        CorsOrigins::List(allowed) => allowed.iter().any(|a| a.as_bytes() == origin.as_bytes()),
+        CorsOrigins::List(allowed) => allowed.iter().any(|a| a.as_bytes() == origin),
         CorsOrigins::Any | CorsOrigins::None => false,
     };
     if listed {
@@ -51,7 +76,7 @@ pub(crate) fn check_anonymous_publish<B>(
         format!(
             "anonymous publishing is refused to web pages of origin {:?}, which the CORS \
              origins (--cors-origin) do not list by name; list it, or publish with a token",
-            String::from_utf8_lossy(origin.as_bytes())
+            String::from_utf8_lossy(origin)
         ),
     ))
 }
@@ -60,17 +85,21 @@ pub(crate) fn check_anonymous_publish<B>(
 /// `forbidden_host`).
 pub(crate) fn check_tokenless_admin<B>(request: &Request<B>) -> Result<(), ApiError> {
     require_loopback_host(
-        request,
+        Addressed::of(request),
         "the admin interface without a token",
         "an admin token (--admin-token)",
     )
 }
 
-fn require_loopback_host<B>(request: &Request<B>, what: &str, token: &str) -> Result<(), ApiError> {
-    if addressed_to_loopback(request) {
+fn require_loopback_host(
+    addressed: Addressed<'_>,
+    what: &str,
+    token: &str,
+) -> Result<(), ApiError> {
+    if addressed_to_loopback(addressed) {
         return Ok(());
     }
-    let host = request_host(request);
+    let host = request_host(addressed);
     if host.as_deref().is_some_and(is_loopback_name) {
         return Ok(());
     }
@@ -84,28 +113,26 @@ fn require_loopback_host<B>(request: &Request<B>, what: &str, token: &str) -> Re
     ))
 }
 
-/// The host the request is addressed to, without port: the URI's authority (HTTP/2's
-/// `:authority`, or an absolute-form HTTP/1.1 target, which overrides `Host`), else the
+/// The host the request is addressed to, without port: the URI's authority, else the
 /// `Host` header. `None` when neither is there or readable.
-fn request_host<B>(request: &Request<B>) -> Option<String> {
-    if let Some(authority) = request.uri().authority() {
+fn request_host(addressed: Addressed<'_>) -> Option<String> {
+    if let Some(authority) = addressed.authority {
         return Some(authority.host().to_owned());
     }
-    host_header(request.headers())
+    host_header(addressed.host?)
 }
 
 /// Whether the request is plainly addressed to a loopback name, judged without
 /// allocating: the URI's authority, else a `Host` header of exactly a loopback name with
 /// an optional numeric port. Every request this accepts [`request_host`] would accept
 /// too; anything unusual (user info, odd ports) is left to it.
-fn addressed_to_loopback<B>(request: &Request<B>) -> bool {
-    if let Some(authority) = request.uri().authority() {
+fn addressed_to_loopback(addressed: Addressed<'_>) -> bool {
+    if let Some(authority) = addressed.authority {
         return is_loopback_name(authority.host());
     }
-    let Some(value) = request.headers().get(header::HOST) else {
+    let Some(value) = addressed.host else {
         return false;
     };
-    let value = value.as_bytes();
     let name = match value.iter().rposition(|&b| b == b':') {
         Some(colon) if is_port(&value[colon + 1..]) => &value[..colon],
         _ => value,
@@ -126,8 +153,10 @@ fn is_port(text: &[u8]) -> bool {
             <= u32::from(u16::MAX)
 }
 
-fn host_header(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::HOST)?.to_str().ok()?;
+/// The host of a `Host` header's value (ASCII only, as [`HeaderValue::to_str`] reads
+/// it), without port.
+fn host_header(value: &[u8]) -> Option<String> {
+    let value = std::str::from_utf8(value).ok().filter(|v| v.is_ascii())?;
     let authority: Authority = value.parse().ok()?;
     Some(authority.host().to_owned())
 }
@@ -142,13 +171,10 @@ fn is_loopback_name(host: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn request(host: Option<&str>, origin: Option<&str>) -> Request<()> {
+    fn request(host: Option<&str>) -> Request<()> {
         let mut builder = Request::post("/publish/x");
         if let Some(host) = host {
             builder = builder.header(header::HOST, host);
-        }
-        if let Some(origin) = origin {
-            builder = builder.header(header::ORIGIN, origin);
         }
         builder.body(()).unwrap()
     }
@@ -168,7 +194,7 @@ mod tests {
             "[::1]:8001",
         ] {
             assert_eq!(
-                code(check_tokenless_admin(&request(Some(host), None))),
+                code(check_tokenless_admin(&request(Some(host)))),
                 None,
                 "{host}"
             );
@@ -196,11 +222,11 @@ mod tests {
             "127.0.0.1.evil.example:80",
             "",
         ] {
-            let request = request(Some(host), None);
-            let full = request_host(&request)
+            let request = request(Some(host));
+            let full = request_host(Addressed::of(&request))
                 .as_deref()
                 .is_some_and(is_loopback_name);
-            if addressed_to_loopback(&request) {
+            if addressed_to_loopback(Addressed::of(&request)) {
                 assert!(full, "{host:?} passed the quick check only");
             }
         }
@@ -212,7 +238,7 @@ mod tests {
             "[::1]:8001",
         ] {
             assert!(
-                addressed_to_loopback(&request(Some(plain), None)),
+                addressed_to_loopback(Addressed::of(&request(Some(plain)))),
                 "{plain}"
             );
         }
@@ -229,7 +255,7 @@ mod tests {
             None,
         ] {
             assert_eq!(
-                code(check_tokenless_admin(&request(host, None))),
+                code(check_tokenless_admin(&request(host))),
                 Some(ErrorCode::ForbiddenHost),
                 "{host:?}"
             );
@@ -255,10 +281,12 @@ mod tests {
     #[test]
     fn only_an_origin_listed_by_name_may_publish_anonymously() {
         let listed = CorsOrigins::List(vec!["https://app.example".to_owned()]);
-        let check = |cors: &CorsOrigins, origin| {
+        let check = |cors: &CorsOrigins, origin: Option<&str>| {
+            let request = request(Some("localhost"));
             code(check_anonymous_publish(
                 cors,
-                &request(Some("localhost"), origin),
+                Addressed::of(&request),
+                origin.map(str::as_bytes),
             ))
         };
         assert_eq!(check(&listed, Some("https://app.example")), None);
@@ -274,9 +302,11 @@ mod tests {
 
     #[test]
     fn a_foreign_host_is_refused_before_the_origin_is_looked_at() {
+        let request = request(Some("evil.example"));
         let result = check_anonymous_publish(
             &CorsOrigins::Any,
-            &request(Some("evil.example"), Some("http://evil.example")),
+            Addressed::of(&request),
+            Some(b"http://evil.example"),
         );
         let error = result.unwrap_err();
         assert_eq!(error.code(), ErrorCode::ForbiddenHost);

@@ -16,14 +16,14 @@ use http::{Method, Request, Uri, Version};
 const MAX_HEADERS: usize = 48;
 
 /// What [`parse`] made of the bytes read so far (public, as
-/// `sse_hyper::fuzzing::DirectHead`, with the `fuzzing` feature).
+/// `sse_hyper::fuzzing::ParsedHead`, with the `fuzzing` feature).
 #[derive(Debug)]
 pub enum Parsed {
     /// A request the direct path may serve: an HTTP/1.1 `GET` without a body or `POST`
     /// with a plain length (served when its path is a subscribe or single-publish route).
     Direct {
-        /// The request as the direct path hands it to the service (without its body).
-        request: Box<Request<()>>,
+        /// The request's head, as read.
+        head: DirectHead,
         /// Every byte read, the head first.
         read: Bytes,
         /// How many of the bytes the head took.
@@ -37,10 +37,88 @@ pub enum Parsed {
     ToHyper(Bytes),
 }
 
+/// A request head the direct path may serve, kept as read: its method, its target as a
+/// [`Uri`] (a slice of the bytes read), and where each header lies in them. Headers are
+/// looked up where they lie; an [`http::Request`] is built only for a service that
+/// takes one ([`request`](DirectHead::request)).
+#[derive(Debug)]
+pub struct DirectHead {
+    method: Method,
+    uri: Uri,
+    /// The head's bytes, which `headers` point into.
+    bytes: Bytes,
+    headers: Box<[HeaderSpan]>,
+}
+
+impl DirectHead {
+    /// `GET` or `POST`.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The request target.
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// The value of the first header called `name` (in lower case), as
+    /// [`HeaderMap::get`] would give it.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers_named(name).next()
+    }
+
+    /// The values of every header called `name` (in lower case), in order.
+    pub fn headers_named<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
+        self.headers().filter_map(move |(header, value)| {
+            (header.len() == name.len() && header.eq_ignore_ascii_case(name.as_bytes()))
+                .then_some(value)
+        })
+    }
+
+    /// Every header's name (as sent) and value, in order.
+    fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.headers
+            .iter()
+            .filter_map(|&[name_start, name_end, value_start, value_end]| {
+                let name = self.bytes.get(index(name_start)?..index(name_end)?)?;
+                let value = self.bytes.get(index(value_start)?..index(value_end)?)?;
+                Some((name, value))
+            })
+    }
+
+    /// The request as hyper would hand it to a service, without its body, its header
+    /// values slices of the bytes read. `None` if `http` refuses a header name or value
+    /// (httparse accepts none that it refuses).
+    pub fn request(&self) -> Option<Request<()>> {
+        let mut map = HeaderMap::with_capacity(self.headers.len());
+        for &[name_start, name_end, value_start, value_end] in &self.headers {
+            let name = self.bytes.get(index(name_start)?..index(name_end)?)?;
+            let value = self.bytes.get(index(value_start)?..index(value_end)?)?;
+            let name = HeaderName::from_bytes(name).ok()?;
+            let value = HeaderValue::from_maybe_shared(self.bytes.slice_ref(value)).ok()?;
+            map.append(name, value);
+        }
+        let mut request = Request::new(());
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.version_mut() = Version::HTTP_11;
+        *request.headers_mut() = map;
+        Some(request)
+    }
+}
+
+/// A [`HeaderSpan`] bound as an index.
+fn index(bound: u32) -> Option<usize> {
+    usize::try_from(bound).ok()
+}
+
 /// Parses a head served here: over HTTP/1.1, a `GET` with no body, or a `POST` with
 /// exactly one `Content-Length` of plain digits; neither with `Transfer-Encoding`,
 /// `Expect` or `Upgrade`. Anything else, well-formed or not, is for hyper (which also
-/// writes the `400`s).
+/// writes the `400`s), as is a target that [`Uri`] refuses.
 pub(crate) fn parse(read: Vec<u8>) -> Parsed {
     let mut headers = [HEADER_UNSEEN; MAX_HEADERS];
     match locate(&read, &mut headers) {
@@ -48,14 +126,28 @@ pub(crate) fn parse(read: Vec<u8>) -> Parsed {
         Located::ToHyper => Parsed::ToHyper(Bytes::from(read)),
         Located::Head(layout) => {
             let read = Bytes::from(read);
-            match layout.request(&read, &headers[..layout.header_count]) {
-                Some(request) => Parsed::Direct {
-                    request: Box::new(request),
-                    read,
-                    head_len: layout.head_len,
-                    body_len: layout.body_len,
-                },
-                None => Parsed::ToHyper(read),
+            let Ok(uri) = Uri::from_maybe_shared(read.slice(layout.target.clone())) else {
+                return Parsed::ToHyper(read);
+            };
+            let headers = &headers[..layout.header_count];
+            // httparse finds headers inside the head; checked, not assumed.
+            if headers
+                .iter()
+                .any(|span| index(span[3]).is_none_or(|end| end > layout.head_len))
+            {
+                return Parsed::ToHyper(read);
+            }
+            let head = DirectHead {
+                method: layout.method,
+                uri,
+                bytes: read.slice(..layout.head_len),
+                headers: headers.into(),
+            };
+            Parsed::Direct {
+                head,
+                read,
+                head_len: layout.head_len,
+                body_len: layout.body_len,
             }
         }
     }
@@ -156,30 +248,6 @@ fn locate(bytes: &[u8], spans: &mut [HeaderSpan; MAX_HEADERS]) -> Located {
     Located::Head(layout)
 }
 
-impl Layout {
-    /// The request, its URI and header values sharing `read`; `None` when hyper would
-    /// refuse one of them.
-    fn request(&self, read: &Bytes, headers: &[HeaderSpan]) -> Option<Request<()>> {
-        let uri = Uri::from_maybe_shared(read.slice(self.target.clone())).ok()?;
-        let mut map = HeaderMap::with_capacity(headers.len());
-        for &[name_start, name_end, value_start, value_end] in headers {
-            let (name, value) = (
-                usize::try_from(name_start).ok()?..usize::try_from(name_end).ok()?,
-                usize::try_from(value_start).ok()?..usize::try_from(value_end).ok()?,
-            );
-            let name = HeaderName::from_bytes(&read[name]).ok()?;
-            let value = HeaderValue::from_maybe_shared(read.slice(value)).ok()?;
-            map.append(name, value);
-        }
-        let mut request = Request::new(());
-        *request.method_mut() = self.method.clone();
-        *request.uri_mut() = uri;
-        *request.version_mut() = Version::HTTP_11;
-        *request.headers_mut() = map;
-        Some(request)
-    }
-}
-
 /// Where `part`, a slice httparse took from `whole`, lies in it (`None` if it were not
 /// inside, which httparse never does).
 fn within(whole: &[u8], part: &[u8]) -> Option<Range<usize>> {
@@ -248,16 +316,16 @@ mod tests {
 
     #[test]
     fn http11_posts_with_one_plain_length_are_served_directly() {
-        let body_len = |head: &[u8]| match parse_bytes(head) {
+        let body_len = |bytes: &[u8]| match parse_bytes(bytes) {
             Parsed::Direct {
-                request,
+                head,
                 read,
                 head_len,
                 body_len,
             } => {
-                assert_eq!(request.method(), Method::POST);
-                assert_eq!(read, head);
-                assert!(head[..head_len].ends_with(b"\r\n\r\n"));
+                assert_eq!(head.method(), Method::POST);
+                assert_eq!(read, bytes);
+                assert!(bytes[..head_len].ends_with(b"\r\n\r\n"));
                 Some(body_len)
             }
             _ => None,
@@ -293,12 +361,21 @@ mod tests {
         let head = b"POST /publish/a?id=7 HTTP/1.1\r\nHost: localhost:8080\r\n\
             X-Trace: one\r\nContent-Length: 2\r\nx-trace: two\r\n\r\nhi";
         let Parsed::Direct {
-            request, head_len, ..
+            head: direct,
+            head_len,
+            ..
         } = parse_bytes(head)
         else {
             panic!("not direct");
         };
         assert_eq!(head_len, head.len() - 2);
+        assert_eq!(direct.header("host"), Some(&b"localhost:8080"[..]));
+        assert_eq!(direct.header("x-trace"), Some(&b"one"[..]));
+        let traces: Vec<_> = direct.headers_named("x-trace").collect();
+        assert_eq!(traces, [&b"one"[..], b"two"]);
+        assert_eq!(direct.header("x-trac"), None, "a prefix is another name");
+        assert_eq!(direct.header("accept"), None);
+        let request = direct.request().expect("http takes what httparse took");
         assert_eq!(request.uri(), "/publish/a?id=7");
         assert_eq!(request.version(), Version::HTTP_11);
         assert_eq!(request.headers().len(), 4);

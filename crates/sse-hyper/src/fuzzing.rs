@@ -40,9 +40,12 @@ pub fn subscribe_request<B>(
 }
 
 /// What the direct HTTP/1.1 path makes of the bytes read so far on a connection.
-pub use crate::direct_head::Parsed as DirectHead;
+pub use crate::direct_head::Parsed as ParsedHead;
+
+/// A head the direct path may serve, as read.
+pub use crate::direct_head::DirectHead;
 
 /// Runs the direct path's head parser (`direct_head.rs`) on `bytes`.
-pub fn parse_direct_head(bytes: &[u8]) -> DirectHead {
+pub fn parse_direct_head(bytes: &[u8]) -> ParsedHead {
     direct_head::parse(bytes.to_vec())
 }

@@ -55,6 +55,7 @@ mod publish;
 mod rates;
 mod request_body;
 mod response;
+mod response_head;
 mod routes;
 mod server;
 mod service;

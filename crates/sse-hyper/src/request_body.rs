@@ -96,10 +96,7 @@ async fn read_whole(
             if error.is::<BodyTimedOut>() {
                 return timed_out(timeout);
             }
-            ApiError::new(
-                ErrorCode::BodyReadFailed,
-                format!("could not read the request body: {error}"),
-            )
+            read_failed(error)
         })?;
         let Ok(mut data) = frame.into_data() else {
             continue;
@@ -121,6 +118,14 @@ async fn read_whole(
         }
     }
     Ok(joined.map_or(first, BytesMut::freeze))
+}
+
+/// The refusal of a body whose reading failed with `error`.
+fn read_failed(error: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        ErrorCode::BodyReadFailed,
+        format!("could not read the request body: {error}"),
+    )
 }
 
 fn too_large(limit: usize) -> ApiError {
@@ -183,6 +188,20 @@ impl ReadBody {
     /// Whether the whole body arrived.
     pub(crate) fn is_complete(&self) -> bool {
         self.failure.is_none()
+    }
+
+    /// The body's bytes, or its refusal, as [`read_limited`] gives them for a request
+    /// with this body, over `limit` bytes, within `timeout` — without a future to poll.
+    pub(crate) fn into_bytes(self, limit: usize, timeout: Duration) -> Result<Bytes, ApiError> {
+        let data = self.data.unwrap_or_default();
+        if data.len() > limit {
+            return Err(too_large(limit));
+        }
+        match self.failure {
+            None => Ok(data),
+            Some(ReadFailure::TimedOut) => Err(timed_out(timeout)),
+            Some(ReadFailure::Failed(error)) => Err(read_failed(error)),
+        }
     }
 }
 
@@ -349,5 +368,28 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(error.code(), ErrorCode::BodyReadFailed);
+    }
+
+    #[tokio::test]
+    async fn a_body_taken_without_polling_is_answered_as_read_limited_answers_it() {
+        let bodies: [fn() -> ReadBody; 5] = [
+            || ReadBody::whole(Bytes::from_static(b"Corgi")),
+            || ReadBody::whole(Bytes::new()),
+            || ReadBody::whole(Bytes::from_static(b"Corgis")),
+            || ReadBody::short(Bytes::from_static(b"Co"), ReadFailure::TimedOut),
+            || {
+                let closed = ReadFailure::Failed(std::io::ErrorKind::UnexpectedEof.into());
+                ReadBody::short(Bytes::from_static(b"C"), closed)
+            },
+        ];
+        let timeout = Duration::from_secs(7);
+        let outcome = |read: Result<Bytes, ApiError>| {
+            read.map_err(|error| (error.code(), error.detail().to_owned()))
+        };
+        for body in bodies {
+            let polled = outcome(read_limited(Request::new(body()), 5, timeout).await);
+            let taken = outcome(body().into_bytes(5, timeout));
+            assert_eq!(taken, polled);
+        }
     }
 }

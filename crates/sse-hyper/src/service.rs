@@ -11,14 +11,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{header, Request, Response};
+use http::{header, HeaderValue, Request, Response, StatusCode};
 use sse_core::{Hub, Namespace};
 
 use crate::body::SseBody;
 use crate::config::Config;
+use crate::direct_head::DirectHead;
 use crate::error::ApiError;
 use crate::limits;
-use crate::request_body::RequestBody;
+use crate::request_body::{ReadBody, RequestBody};
+use crate::response_head::{self, Encoded};
+use crate::routes::publish::{self, Accepted, PublishHead};
 use crate::routes::{self, cors, Route};
 use crate::state::State;
 use crate::status::{status, Status};
@@ -148,6 +151,62 @@ impl SseService {
         matches!(Route::of(path, &self.state), Some(Route::Publish(_)))
     }
 
+    /// Whether single publishes may be answered from the head as read
+    /// ([`publish_from_head`](SseService::publish_from_head)): with the local hub, not in
+    /// cluster mode.
+    pub(crate) fn publishes_from_head(&self) -> bool {
+        #[cfg(feature = "redis")]
+        if self.state.cluster().is_some() {
+            return false;
+        }
+        true
+    }
+
+    /// Answers a single publish read on the direct HTTP/1.1 path, from its head as read
+    /// and its body, as [`handle`](SseService::handle) answers it once hyper has built
+    /// the request, but without building one: the same checks, refusals, counters and
+    /// CORS headers, and an answer written without a header map. The head's size was
+    /// bounded as it was read. Only when [`publishes_from_head`](SseService::publishes_from_head).
+    pub(crate) fn publish_from_head(
+        &self,
+        head: &DirectHead,
+        body: ReadBody,
+        client_closes: bool,
+    ) -> Encoded {
+        self.state.ensure_maintenance();
+        let path = head.uri().path();
+        let Some(Route::Publish(namespace)) = Route::of(path, &self.state) else {
+            // The direct path takes only this route's requests.
+            let error = ApiError::not_found(path);
+            return response_head::encode(self.refuse(error), client_closes);
+        };
+        let head = PublishHead::of_direct(head, namespace);
+        let config = self.state.config();
+        let cors = cors::answer_headers(&config.cors, cors::Exposure::ListedOnly, head.origin());
+        let body = body.into_bytes(config.max_body_bytes, config.body_timeout);
+        match publish::publish_from_head(&self.state, &head, body) {
+            Ok(accepted) => {
+                let json = accepted.json();
+                let mut bytes = Vec::with_capacity(256 + json.len());
+                let content_type = (&b"content-type"[..], Accepted::CONTENT_TYPE.as_bytes());
+                let headers = std::iter::once(content_type).chain(cors.pairs());
+                let close = response_head::encode_whole(
+                    &mut bytes,
+                    StatusCode::ACCEPTED,
+                    headers,
+                    &json,
+                    client_closes,
+                );
+                Encoded::Whole { bytes, close }
+            }
+            Err(error) => {
+                let mut response = self.refuse(error);
+                cors.apply(response.headers_mut());
+                response_head::encode(response, client_closes)
+            }
+        }
+    }
+
     /// The largest request body read, and how long its arrival may take.
     pub(crate) fn body_limits(&self) -> (usize, std::time::Duration) {
         let config = self.state.config();
@@ -165,6 +224,7 @@ impl SseService {
     /// including a head over [`MAX_HEAD_BYTES`](crate::MAX_HEAD_BYTES) (`431`).
     pub async fn handle(&self, request: Request<impl RequestBody>) -> Response<SseBody> {
         self.state.ensure_maintenance();
+        // Kept past the request, which the route takes.
         let origin = request.headers().get(header::ORIGIN).cloned();
         let exposure = Route::of(request.uri().path(), &self.state)
             .map_or(cors::Exposure::Never, Route::cors_exposure);
@@ -179,12 +239,9 @@ impl SseService {
                 error.into_response()
             }
         };
-        cors::apply(
-            &self.state.config().cors,
-            exposure,
-            origin.as_ref(),
-            response.headers_mut(),
-        );
+        let origin = origin.as_ref().map(HeaderValue::as_bytes);
+        cors::answer_headers(&self.state.config().cors, exposure, origin)
+            .apply(response.headers_mut());
         response
     }
 }

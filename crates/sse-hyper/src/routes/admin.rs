@@ -56,7 +56,7 @@ pub(crate) fn authorize<B>(state: &State, request: &Request<B>) -> Result<(), Ap
         .map(|(_, value)| value.into_owned());
     let query_ok =
         query_token.is_some_and(|given| auth::token_matches(given.as_bytes(), token.as_bytes()));
-    if query_ok || auth::bearer_matches(request.headers(), token) {
+    if query_ok || auth::bearer_matches(auth::authorization(request.headers()), token) {
         Ok(())
     } else {
         Err(ApiError::unauthorized("the admin interface"))

@@ -28,39 +28,64 @@ pub(crate) enum Exposure {
     Never,
 }
 
-/// Adds the CORS headers `origins` calls for, within `exposure`, to an answer to a
-/// request from `origin`.
-pub(crate) fn apply(
+/// The CORS headers of one answer: `Vary: origin` and `Access-Control-Allow-Origin`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct AnswerHeaders<'a> {
+    vary_origin: bool,
+    /// `*`, or the request's origin echoed.
+    allow_origin: Option<&'a [u8]>,
+}
+
+/// The CORS headers `origins` calls for, within `exposure`, on an answer to a request
+/// from `origin` (the `Origin` header's value).
+pub(crate) fn answer_headers<'a>(
     origins: &CorsOrigins,
     exposure: Exposure,
-    origin: Option<&HeaderValue>,
-    headers: &mut HeaderMap,
-) {
+    origin: Option<&'a [u8]>,
+) -> AnswerHeaders<'a> {
     match (origins, exposure) {
         (_, Exposure::Never)
         | (CorsOrigins::None, _)
-        | (CorsOrigins::Any, Exposure::ListedOnly) => {}
-        (CorsOrigins::Any, Exposure::Streams) => {
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            );
-        }
-        (CorsOrigins::List(allowed), _) => {
+        | (CorsOrigins::Any, Exposure::ListedOnly) => AnswerHeaders::default(),
+        (CorsOrigins::Any, Exposure::Streams) => AnswerHeaders {
+            vary_origin: false,
+            allow_origin: Some(b"*"),
+        },
+        (CorsOrigins::List(allowed), _) => AnswerHeaders {
+            vary_origin: true,
+            // Compared as text, which an origin of other than ASCII is not.
+            allow_origin: origin.filter(|origin| {
+                origin.is_ascii() && allowed.iter().any(|a| a.as_bytes() == *origin)
+            }),
+        },
+    }
+}
+
+impl<'a> AnswerHeaders<'a> {
+    /// Adds the headers to an answer's header map.
+    pub(crate) fn apply(self, headers: &mut HeaderMap) {
+        if self.vary_origin {
             headers.append(header::VARY, HeaderValue::from_static("origin"));
-            let listed = origin
-                .and_then(|o| o.to_str().ok())
-                .is_some_and(|o| allowed.iter().any(|a| a == o));
-            if let (true, Some(origin)) = (listed, origin) {
-                headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-            }
         }
+        if let Some(Ok(origin)) = self.allow_origin.map(HeaderValue::from_bytes) {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        }
+    }
+
+    /// The headers' names and values, in the order [`apply`](AnswerHeaders::apply) adds
+    /// them.
+    pub(crate) fn pairs(self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
+        let vary = self.vary_origin.then_some((&b"vary"[..], &b"origin"[..]));
+        let allow = self
+            .allow_origin
+            .map(|origin| (&b"access-control-allow-origin"[..], origin));
+        vary.into_iter().chain(allow)
     }
 }
 
 /// The answer to an `OPTIONS` request for a route that allows `allowed`: a preflight
 /// for routes a page may call, only `Allow` for the others. The origin is added by
-/// [`apply`].
+/// [`AnswerHeaders::apply`].
 pub(crate) fn preflight(allowed: &'static str, exposure: Exposure) -> Response<SseBody> {
     let mut response = response::empty(StatusCode::NO_CONTENT);
     let headers = response.headers_mut();
@@ -86,6 +111,22 @@ pub(crate) fn preflight(allowed: &'static str, exposure: Exposure) -> Response<S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn apply(
+        origins: &CorsOrigins,
+        exposure: Exposure,
+        origin: Option<&HeaderValue>,
+        headers: &mut HeaderMap,
+    ) {
+        let answer = answer_headers(origins, exposure, origin.map(HeaderValue::as_bytes));
+        answer.apply(headers);
+        let pairs: Vec<_> = answer.pairs().collect();
+        let applied: Vec<_> = headers
+            .iter()
+            .map(|(name, value)| (name.as_str().as_bytes(), value.as_bytes()))
+            .collect();
+        assert_eq!(pairs, applied, "written as applied, in the same order");
+    }
 
     #[test]
     fn a_listed_origin_is_echoed_and_others_get_nothing() {

@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{Method, Request, Response};
-use sse_core::Namespace;
 
 use crate::body::SseBody;
 use crate::error::ApiError;
@@ -104,10 +103,11 @@ pub(crate) async fn dispatch(
             asked.open(state).await
         }
         (Route::Publish(namespace), &Method::POST) => {
-            // Parsed before the request moves on, refused only once the publisher is
-            // admitted: an unauthorised request learns nothing about namespaces.
-            let namespace = Namespace::parse(namespace);
-            publish::handle_single(state, request, namespace).await
+            let admitted = publish::admit_single(
+                state,
+                &publish::PublishHead::of_request(&request, namespace),
+            )?;
+            publish::handle_single(state, request, admitted).await
         }
         (Route::PublishBatch, &Method::POST) => publish::handle_batch(state, request).await,
         (Route::Healthz, &Method::GET) => Ok(health::handle(state)),

@@ -8,13 +8,15 @@
 
 use std::sync::Arc;
 
-use http::{header, HeaderMap, Request, Response, StatusCode};
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response, StatusCode};
 use serde::Serialize;
-use sse_core::{Event, Namespace, NamespaceError};
+use sse_core::{Event, Namespace};
 
 use crate::auth;
 use crate::body::SseBody;
-use crate::browser;
+use crate::browser::{self, Addressed};
+use crate::direct_head::DirectHead;
 use crate::error::{ApiError, ErrorCode};
 use crate::json_text;
 use crate::jwt::{Action, Grant, TokenError};
@@ -23,18 +25,130 @@ use crate::request_body::{read_limited, RequestBody};
 use crate::response;
 use crate::state::State;
 
-/// The answer to a single publish: `{"id": ..., "namespace": ..., "subscribers": N}`,
-/// written directly (the reply of the hottest route), as `serde_json` would write it.
-fn accepted(id: &str, namespace: &str, subscribers: usize) -> Response<SseBody> {
-    let mut body = Vec::with_capacity(48 + id.len() + namespace.len());
-    body.extend_from_slice(b"{\"id\":");
-    json_text::push_string(&mut body, id);
-    body.extend_from_slice(b",\"namespace\":");
-    json_text::push_string(&mut body, namespace);
-    body.extend_from_slice(b",\"subscribers\":");
-    json_text::push_unsigned(&mut body, u64::try_from(subscribers).unwrap_or(u64::MAX));
-    body.push(b'}');
-    response::with_type(StatusCode::ACCEPTED, body, "application/json")
+/// What a single publish is answered with, `202` and `{"id": ..., "namespace": ...,
+/// "subscribers": N}`.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    id: Arc<str>,
+    namespace: Namespace,
+    subscribers: usize,
+}
+
+impl Accepted {
+    /// The `Content-Type` of [`json`](Accepted::json).
+    pub(crate) const CONTENT_TYPE: &'static str = "application/json";
+
+    /// The answer's body, written directly (the reply of the hottest route), as
+    /// `serde_json` would write it.
+    pub(crate) fn json(&self) -> Vec<u8> {
+        let (id, namespace) = (&*self.id, self.namespace.as_str());
+        let mut body = Vec::with_capacity(48 + id.len() + namespace.len());
+        body.extend_from_slice(b"{\"id\":");
+        json_text::push_string(&mut body, id);
+        body.extend_from_slice(b",\"namespace\":");
+        json_text::push_string(&mut body, namespace);
+        body.extend_from_slice(b",\"subscribers\":");
+        json_text::push_unsigned(
+            &mut body,
+            u64::try_from(self.subscribers).unwrap_or(u64::MAX),
+        );
+        body.push(b'}');
+        body
+    }
+
+    fn into_response(self) -> Response<SseBody> {
+        response::with_type(StatusCode::ACCEPTED, self.json(), Accepted::CONTENT_TYPE)
+    }
+}
+
+/// What publishing one event reads of its request's head, whichever parser read it:
+/// hyper's ([`of_request`](PublishHead::of_request)) or the direct path's
+/// ([`of_direct`](PublishHead::of_direct)).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PublishHead<'a> {
+    /// The namespace, as the path spells it.
+    namespace: &'a str,
+    query: Option<&'a str>,
+    content_type: Option<&'a [u8]>,
+    caller: Caller<'a>,
+}
+
+impl<'a> PublishHead<'a> {
+    /// What `request`, for `/publish{namespace}`, says.
+    pub(crate) fn of_request<B>(request: &'a Request<B>, namespace: &'a str) -> Self {
+        PublishHead {
+            namespace,
+            query: request.uri().query(),
+            content_type: request
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .map(HeaderValue::as_bytes),
+            caller: Caller::of(request),
+        }
+    }
+
+    /// What `head`, read on the direct path for `/publish{namespace}`, says.
+    pub(crate) fn of_direct(head: &'a DirectHead, namespace: &'a str) -> Self {
+        PublishHead {
+            namespace,
+            query: head.uri().query(),
+            content_type: head.header("content-type"),
+            caller: Caller {
+                addressed: Addressed {
+                    authority: head.uri().authority(),
+                    host: head.header("host"),
+                },
+                origin: head.header("origin"),
+                authorization: head.header("authorization"),
+            },
+        }
+    }
+
+    /// The value of the request's `Origin` header.
+    pub(crate) fn origin(&self) -> Option<&'a [u8]> {
+        self.caller.origin
+    }
+}
+
+/// What a publish request says of who sends it, and from where.
+#[derive(Debug, Clone, Copy)]
+struct Caller<'a> {
+    addressed: Addressed<'a>,
+    origin: Option<&'a [u8]>,
+    authorization: Option<&'a [u8]>,
+}
+
+impl<'a> Caller<'a> {
+    fn of<B>(request: &'a Request<B>) -> Self {
+        let headers = request.headers();
+        Caller {
+            addressed: Addressed::of(request),
+            origin: headers.get(header::ORIGIN).map(HeaderValue::as_bytes),
+            authorization: auth::authorization(headers),
+        }
+    }
+}
+
+/// A single publish admitted, its namespace, body type and query read, before its body
+/// is.
+pub(crate) struct Admitted {
+    namespace: Namespace,
+    kind: BodyKind,
+    query: QueryFields,
+}
+
+/// Admits a single publish ([`admit`]), then reads its namespace (refused only once the
+/// publisher is admitted: an unauthorised request learns nothing about namespaces), which
+/// the publisher must be allowed, its body type and its query.
+pub(crate) fn admit_single(state: &State, head: &PublishHead<'_>) -> Result<Admitted, ApiError> {
+    let publisher = admit(state, head.caller)?;
+    let namespace = Namespace::parse(head.namespace)?;
+    publisher.check(std::slice::from_ref(&namespace))?;
+    Ok(Admitted {
+        namespace,
+        kind: content_kind(head.content_type)?,
+        query: QueryFields::parse(head.query)?,
+    })
 }
 
 /// The answer to a batch.
@@ -45,27 +159,45 @@ struct BatchAccepted<'a> {
     subscribers: usize,
 }
 
-/// Publishes the request's one event to the namespace of its path (parsed by the
-/// router, refused here only once the publisher is admitted).
+/// Publishes the request's one event, once admitted ([`admit_single`]).
 pub(crate) async fn handle_single(
     state: &State,
     request: Request<impl RequestBody>,
-    namespace: Result<Namespace, NamespaceError>,
+    admitted: Admitted,
 ) -> Result<Response<SseBody>, ApiError> {
-    let publisher = admit(state, &request)?;
-    let namespace = namespace?;
-    publisher.check(std::slice::from_ref(&namespace))?;
-    let kind = content_kind(request.headers())?;
-    let query = QueryFields::parse(request.uri().query())?;
     let body = read_limited(
         request,
         state.config().max_body_bytes,
         state.config().body_timeout,
     )
     .await?;
-    let event = single_event(kind, &body, &query)?;
-    let (id, subscribers) = publish_one(state, &namespace, event).await?;
-    Ok(accepted(&id, namespace.as_str(), subscribers))
+    let event = single_event(admitted.kind, &body, &admitted.query)?;
+    let (id, subscribers) = publish_one(state, &admitted.namespace, event).await?;
+    let accepted = Accepted {
+        id,
+        namespace: admitted.namespace,
+        subscribers,
+    };
+    Ok(accepted.into_response())
+}
+
+/// Publishes one event to the local hub as [`handle_single`] does, from a head the
+/// direct path read and the body it read after it (or the refusal of that body): no
+/// `http::Request`, and nothing to wait for. Not for cluster mode, whose publishes go
+/// through Redis.
+pub(crate) fn publish_from_head(
+    state: &State,
+    head: &PublishHead<'_>,
+    body: Result<Bytes, ApiError>,
+) -> Result<Accepted, ApiError> {
+    let admitted = admit_single(state, head)?;
+    let event = single_event(admitted.kind, &body?, &admitted.query)?;
+    let (id, subscribers) = publish_locally(state, &admitted.namespace, event)?;
+    Ok(Accepted {
+        id,
+        namespace: admitted.namespace,
+        subscribers,
+    })
 }
 
 /// Publishes every event of the request's NDJSON batch, in order, or none.
@@ -73,8 +205,9 @@ pub(crate) async fn handle_batch(
     state: &State,
     request: Request<impl RequestBody>,
 ) -> Result<Response<SseBody>, ApiError> {
-    let publisher = admit(state, &request)?;
-    if content_kind(request.headers())? != BodyKind::NdJson {
+    let publisher = admit(state, Caller::of(&request))?;
+    let content_type = request.headers().get(header::CONTENT_TYPE);
+    if content_kind(content_type.map(HeaderValue::as_bytes))? != BodyKind::NdJson {
         return Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
             "POST /publish takes a batch as 'Content-Type: application/x-ndjson'; \
@@ -188,6 +321,15 @@ async fn publish_one(
             .next()
             .expect("publishing one event gives one outcome"));
     }
+    publish_locally(state, namespace, event)
+}
+
+/// Publishes one validated event to the local hub: its id and how many it reached.
+fn publish_locally(
+    state: &State,
+    namespace: &Namespace,
+    event: Event,
+) -> Result<(Arc<str>, usize), ApiError> {
     let published = state
         .hub()
         .publish(namespace, event)
@@ -221,7 +363,7 @@ impl Publisher {
 /// once the request is read). Without either configured, or with only a JWT key and
 /// anonymous publishing allowed, anyone may publish, but only through a loopback `Host`
 /// and not from a web page of an unlisted origin (`browser.rs`).
-fn admit<B>(state: &State, request: &Request<B>) -> Result<Publisher, ApiError> {
+fn admit(state: &State, caller: Caller<'_>) -> Result<Publisher, ApiError> {
     state.count_publish_request();
     if state.is_draining() {
         return Err(ApiError::draining());
@@ -230,19 +372,18 @@ fn admit<B>(state: &State, request: &Request<B>) -> Result<Publisher, ApiError> 
     let needs_token =
         config.publish_token.is_some() || (config.jwt.is_some() && !config.allow_anonymous_publish);
     if !needs_token {
-        browser::check_anonymous_publish(&config.cors, request)?;
+        browser::check_anonymous_publish(&config.cors, caller.addressed, caller.origin)?;
         return Ok(Publisher::Unrestricted);
     }
-    let headers = request.headers();
     if let Some(token) = &config.publish_token {
-        if auth::bearer_matches(headers, token) {
+        if auth::bearer_matches(caller.authorization, token) {
             return Ok(Publisher::Unrestricted);
         }
     }
     let Some(verifier) = &config.jwt else {
         return Err(ApiError::unauthorized("publishing"));
     };
-    let token = auth::bearer_token(headers)
+    let token = auth::bearer_token(caller.authorization)
         .ok_or_else(|| TokenError::Missing.into_api_error("publishing"))?;
     let token = std::str::from_utf8(token).map_err(|_| {
         TokenError::Malformed {
@@ -256,11 +397,10 @@ fn admit<B>(state: &State, request: &Request<B>) -> Result<Publisher, ApiError> 
     Ok(Publisher::Granted(grant))
 }
 
-fn content_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
+/// The kind of body a `Content-Type` value names.
+fn content_kind(content_type: Option<&[u8]>) -> Result<BodyKind, ApiError> {
     // Borrowed, not copied, when the value is UTF-8 (as it nearly always is).
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()));
+    let content_type = content_type.map(String::from_utf8_lossy);
     body_kind(content_type.as_deref()).ok_or_else(|| {
         ApiError::new(
             ErrorCode::UnsupportedMediaType,
@@ -279,7 +419,12 @@ mod tests {
 
     #[test]
     fn the_single_reply_is_the_json_object_of_the_design() {
-        let response = accepted("7 \"quoted\"\t", "/pets/dogs", 3);
+        let accepted = Accepted {
+            id: Arc::from("7 \"quoted\"\t"),
+            namespace: Namespace::parse("/pets/dogs").unwrap(),
+            subscribers: 3,
+        };
+        let response = accepted.into_response();
         assert_eq!(response.status(), StatusCode::ACCEPTED);
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
         let body = response.into_body().into_full();

@@ -60,7 +60,7 @@ impl StreamRequest {
             ),
             expires_at: None,
         };
-        let token = auth::bearer_token(request.headers())
+        let token = auth::bearer_token(auth::authorization(request.headers()))
             .map(|token| String::from_utf8_lossy(token).into_owned())
             .or(query.token);
         // The header wins: on reconnection a browser sends it with the newest id, while
