@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{client, within, EventReader, TestServer};
-use sse_hyper::ServerBuilder;
+use sse_hyper::{CorsOrigins, ServerBuilder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -370,4 +370,136 @@ async fn a_connection_waiting_for_its_next_head_is_closed_when_shutdown_begins()
     // Heads may take 600 s here: the close comes from the shutdown, not a timeout.
     server.begin_shutdown();
     assert!(wire.closed().await.is_empty(), "nothing follows the answer");
+}
+
+/// `POST {target}` with `headers` (each ending in CRLF, `Host` among them) and `body`,
+/// framed by its length (which the server reads itself) or chunked (which hyper reads).
+fn post(target: &str, headers: &str, body: &str, chunked: bool) -> Vec<u8> {
+    let framed = if chunked {
+        let chunk = if body.is_empty() {
+            String::new()
+        } else {
+            format!("{:x}\r\n{body}\r\n", body.len())
+        };
+        format!("Transfer-Encoding: chunked\r\n\r\n{chunk}0\r\n\r\n")
+    } else {
+        format!("Content-Length: {}\r\n\r\n{body}", body.len())
+    };
+    format!("POST {target} HTTP/1.1\r\n{headers}{framed}").into_bytes()
+}
+
+/// What a client can tell of an answer to a publish, but for the id it was given.
+async fn seen(server: &TestServer, request: &[u8]) -> Vec<Option<String>> {
+    let mut wire = Wire::connect(server).await;
+    wire.send(request).await;
+    let answer = wire.answer().await;
+    let mut json = answer.json();
+    if let Some(id) = json.as_object_mut().and_then(|object| object.remove("id")) {
+        assert!(id.is_string(), "{id}");
+    }
+    let mut seen = vec![Some(answer.status().to_owned()), Some(json.to_string())];
+    for name in [
+        "content-type",
+        "vary",
+        "access-control-allow-origin",
+        "connection",
+    ] {
+        seen.push(answer.header(name).map(str::to_owned));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_single_publish_is_answered_alike_whether_the_server_or_hyper_reads_it() {
+    let listed = || CorsOrigins::List(vec!["https://app.example".to_owned()]);
+    let anonymous = server(|b| b.cors(listed())).await;
+    let tokens = server(|b| b.cors(listed()).publish_token("t0k")).await;
+    let local = "Host: 127.0.0.1\r\n";
+    let text = "Content-Type: text/plain\r\n";
+    let cases: [(&TestServer, &str, String, &str); 13] = [
+        (
+            &anonymous,
+            "/publish/pets",
+            format!("{local}{text}"),
+            "Corgi",
+        ),
+        (
+            &anonymous,
+            "/publish/pets?event=new",
+            format!("{local}"),
+            "Corgi",
+        ),
+        (
+            &anonymous,
+            "/publish/pets",
+            format!("{local}{text}Origin: https://app.example\r\n"),
+            "Corgi",
+        ),
+        (
+            &anonymous,
+            "/publish/pets",
+            format!("{local}{text}Origin: https://evil.example\r\n"),
+            "Corgi",
+        ),
+        (
+            &anonymous,
+            "/publish/pets",
+            format!("Host: evil.example\r\n{text}"),
+            "x",
+        ),
+        (
+            &anonymous,
+            "/publish/pets",
+            format!("{local}Content-Type: image/png\r\n"),
+            "x",
+        ),
+        (&anonymous, "/publish/a%00b", format!("{local}{text}"), "x"),
+        (
+            &anonymous,
+            "/publish/pets",
+            format!("{local}Content-Type: application/json\r\n"),
+            "{",
+        ),
+        (
+            &anonymous,
+            "/publish/pets?retry=soon",
+            format!("{local}{text}"),
+            "x",
+        ),
+        (
+            &anonymous,
+            "/publish/pets",
+            format!("{local}{text}Connection: close\r\n"),
+            "x",
+        ),
+        (
+            &tokens,
+            "/publish/pets",
+            format!("Host: hub.example\r\n{text}"),
+            "x",
+        ),
+        (
+            &tokens,
+            "/publish/pets",
+            format!("Host: hub.example\r\n{text}Authorization: Bearer t0k\r\n"),
+            "x",
+        ),
+        (
+            &tokens,
+            "/publish/pets",
+            format!("Host: hub.example\r\n{text}Authorization: Bearer nope\r\n"),
+            "x",
+        ),
+    ];
+    let mut statuses = Vec::new();
+    for (server, target, headers, body) in cases {
+        let direct = seen(server, &post(target, &headers, body, false)).await;
+        let hyper = seen(server, &post(target, &headers, body, true)).await;
+        assert_eq!(direct, hyper, "{target} {headers:?} {body:?}");
+        statuses.extend(direct[0].clone());
+    }
+    // The cases cover acceptance and each kind of refusal.
+    statuses.sort();
+    statuses.dedup();
+    assert_eq!(statuses, ["202", "400", "401", "403", "415"]);
 }
