@@ -740,15 +740,17 @@ where
     let (head, body) = match encoded {
         Encoded::EventStream { head, body } => (head, body),
         Encoded::Whole { bytes, close } => {
-            let linger = close && !complete;
-            // Nearly always the socket takes a small answer at once: no timer, no box.
-            let written = if linger {
+            // Nearly always the socket takes a small answer at once: no timer, no box. An
+            // answer that closes the connection is followed by a shutdown (a close_notify
+            // over TLS) and a linger, so that nothing the client still sends resets the
+            // connection before it has read the answer.
+            let written = if close {
                 0
             } else {
                 write_at_once(io, &bytes).await?
             };
             if written < bytes.len() || !flush_at_once(io).await? {
-                Box::pin(write_whole(io, &bytes[written..], writing, linger)).await?;
+                Box::pin(write_whole(io, &bytes[written..], writing, close)).await?;
             }
             return Ok(if close {
                 Next::Close

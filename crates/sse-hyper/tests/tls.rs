@@ -513,6 +513,29 @@ async fn a_client_close_notify_ends_its_event_stream() {
     drop(tls);
 }
 
+/// A publish that asks to close the connection gets its answer, then the server's
+/// close_notify: the client reads a clean end, not a truncation.
+#[tokio::test]
+async fn an_answer_that_closes_the_connection_ends_with_a_close_notify() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let identity = self_signed();
+    let server = TestServer::start(Server::builder().tls(identity.tls.clone())).await;
+    let mut tls = connect(&server, &identity.cert_der, &[b"http/1.1"]).await;
+    tls.write_all(
+        b"POST /publish/closing HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\
+          Connection: close\r\n\r\nCorgi",
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    let read = within("the answer and the end", tls.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer);
+    read.unwrap_or_else(|error| panic!("{error} after {text:?}"));
+    assert!(text.starts_with("HTTP/1.1 202 "), "{text}");
+    assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
+    assert_eq!(server.hub.stats().events_published, 1);
+}
+
 /// A subscriber that does not read while many large events are published (more than the
 /// sockets hold, so the server's writes wait) gets every one of them, whole and in order,
 /// once it reads again.
