@@ -105,11 +105,21 @@ fn hyper_first_request(bytes: &[u8]) -> Option<Seen> {
 }
 
 /// Headers looked up where they lie in the head are those the request's header map
-/// gives, by any name it has and by one it lacks.
+/// gives, by any name it has and by one it lacks, one name or two different ones at a
+/// time.
 fn looks_up_as_the_header_map(head: &DirectHead, request: &Request<()>) {
     let headers = request.headers();
+    let get = |name: &str| headers.get(name).map(HeaderValue::as_bytes);
+    let names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+    for pair in names.windows(2) {
+        let [first, second] = [pair[0], pair[1]];
+        assert_eq!(
+            head.first_values([first, second]),
+            [get(first), get(second)]
+        );
+    }
     for name in headers.keys().map(HeaderName::as_str).chain(["x-absent"]) {
-        let found = headers.get(name).map(HeaderValue::as_bytes);
+        let found = get(name);
         assert_eq!(head.header(name), found, "{name}");
         let all: Vec<_> = headers
             .get_all(name)
@@ -117,6 +127,7 @@ fn looks_up_as_the_header_map(head: &DirectHead, request: &Request<()>) {
             .map(HeaderValue::as_bytes)
             .collect();
         assert_eq!(head.headers_named(name).collect::<Vec<_>>(), all, "{name}");
+        assert_eq!(head.first_values([name]), [found], "{name}");
     }
 }
 

@@ -67,6 +67,21 @@ impl DirectHead {
         self.headers_named(name).next()
     }
 
+    /// The value of the first header called by each of `names` (in lower case), as
+    /// [`header`](DirectHead::header) gives it for each, found in one pass.
+    pub fn first_values<const N: usize>(&self, names: [&str; N]) -> [Option<&[u8]>; N] {
+        let mut values = [None; N];
+        for (header, value) in self.headers() {
+            let named = names.iter().position(|name| {
+                header.len() == name.len() && header.eq_ignore_ascii_case(name.as_bytes())
+            });
+            if let Some(index) = named {
+                values[index].get_or_insert(value);
+            }
+        }
+        values
+    }
+
     /// The values of every header called `name` (in lower case), in order.
     pub fn headers_named<'a, 'n>(
         &'a self,
@@ -371,6 +386,10 @@ mod tests {
         assert_eq!(head_len, head.len() - 2);
         assert_eq!(direct.header("host"), Some(&b"localhost:8080"[..]));
         assert_eq!(direct.header("x-trace"), Some(&b"one"[..]));
+        assert_eq!(
+            direct.first_values(["content-length", "x-trace", "accept", "host"]),
+            [Some(&b"2"[..]), Some(b"one"), None, Some(b"localhost:8080")]
+        );
         let traces: Vec<_> = direct.headers_named("x-trace").collect();
         assert_eq!(traces, [&b"one"[..], b"two"]);
         assert_eq!(direct.header("x-trac"), None, "a prefix is another name");

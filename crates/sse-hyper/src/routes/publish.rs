@@ -89,17 +89,19 @@ impl<'a> PublishHead<'a> {
 
     /// What `head`, read on the direct path for `/publish{namespace}`, says.
     pub(crate) fn of_direct(head: &'a DirectHead, namespace: &'a str) -> Self {
+        let [content_type, host, origin, authorization] =
+            head.first_values(["content-type", "host", "origin", "authorization"]);
         PublishHead {
             namespace,
             query: head.uri().query(),
-            content_type: head.header("content-type"),
+            content_type,
             caller: Caller {
                 addressed: Addressed {
                     authority: head.uri().authority(),
-                    host: head.header("host"),
+                    host,
                 },
-                origin: head.header("origin"),
-                authorization: head.header("authorization"),
+                origin,
+                authorization,
             },
         }
     }
