@@ -50,8 +50,8 @@
 //!
 //! A head on the direct path is read here up to [`MAX_HEAD_BYTES`], whatever its method;
 //! one still incomplete then is answered `431` with the JSON error, and the connection
-//! closed.
-//! Heads that hyper reads are measured by the service (`limits.rs`).
+//! closed. Complete heads are measured again by the service (`limits.rs`), which counts
+//! each header line as `name: value`, however it was spaced.
 //!
 //! While a stream is open the connection is also watched for reads, so a client that goes
 //! away ends its subscription at once; bytes a client sends during a stream are discarded.
@@ -104,8 +104,9 @@ use crate::write_timeout::{CutOffs, WriteTimeout};
 
 /// What an HTTP/2 client with prior knowledge sends first.
 const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-/// How long a connection refused for its head is read from (and the bytes dropped)
-/// after the answer, so that the client reads the answer instead of a reset.
+/// How long a connection is read from (and the bytes dropped) after an answer that
+/// closes it (a refusal of its head, `Connection: close`), so that the client reads the
+/// answer instead of a reset.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 /// A chunk is assembled and written in pieces of at most this many bytes.
 const CHUNK_PIECE_BYTES: usize = 64 * 1024;

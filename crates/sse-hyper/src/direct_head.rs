@@ -61,25 +61,27 @@ impl DirectHead {
         &self.uri
     }
 
-    /// The value of the first header called `name` (in lower case), as
-    /// [`HeaderMap::get`] would give it.
-    pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers_named(name).next()
-    }
-
     /// The value of the first header called by each of `names` (in lower case), as
-    /// [`header`](DirectHead::header) gives it for each, found in one pass.
+    /// [`HeaderMap::get`] would give it for each, found in one pass.
     pub fn first_values<const N: usize>(&self, names: [&str; N]) -> [Option<&[u8]>; N] {
         let mut values = [None; N];
         for (header, value) in self.headers() {
-            let named = names.iter().position(|name| {
-                header.len() == name.len() && header.eq_ignore_ascii_case(name.as_bytes())
-            });
-            if let Some(index) = named {
-                values[index].get_or_insert(value);
+            for (found, name) in values.iter_mut().zip(names) {
+                if found.is_none() && is_named(header, name) {
+                    *found = Some(value);
+                }
             }
         }
         values
+    }
+
+    /// The size of the head as [`SseService`](crate::SseService) measures a request's
+    /// against [`MAX_HEAD_BYTES`](crate::MAX_HEAD_BYTES).
+    pub fn measured_bytes(&self) -> usize {
+        let headers = self
+            .headers()
+            .map(|(name, value)| (name.len(), value.len()));
+        crate::limits::measured_head_bytes(&self.method, &self.uri, headers)
     }
 
     /// The values of every header called `name` (in lower case), in order.
@@ -87,10 +89,8 @@ impl DirectHead {
         &'a self,
         name: &'n str,
     ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
-        self.headers().filter_map(move |(header, value)| {
-            (header.len() == name.len() && header.eq_ignore_ascii_case(name.as_bytes()))
-                .then_some(value)
-        })
+        self.headers()
+            .filter_map(move |(header, value)| is_named(header, name).then_some(value))
     }
 
     /// Every header's name (as sent) and value, in order.
@@ -123,6 +123,11 @@ impl DirectHead {
         *request.headers_mut() = map;
         Some(request)
     }
+}
+
+/// Whether a header's name (as sent) is `name` (in lower case).
+fn is_named(header: &[u8], name: &str) -> bool {
+    header.len() == name.len() && header.eq_ignore_ascii_case(name.as_bytes())
 }
 
 /// A [`HeaderSpan`] bound as an index.
@@ -384,17 +389,34 @@ mod tests {
             panic!("not direct");
         };
         assert_eq!(head_len, head.len() - 2);
-        assert_eq!(direct.header("host"), Some(&b"localhost:8080"[..]));
-        assert_eq!(direct.header("x-trace"), Some(&b"one"[..]));
         assert_eq!(
-            direct.first_values(["content-length", "x-trace", "accept", "host"]),
-            [Some(&b"2"[..]), Some(b"one"), None, Some(b"localhost:8080")]
+            direct.first_values(["content-length", "x-trace", "accept", "host", "x-trac"]),
+            [
+                Some(&b"2"[..]),
+                Some(b"one"),
+                None,
+                Some(b"localhost:8080"),
+                None
+            ],
+            "the first of each, none for an absent name or a prefix"
+        );
+        assert_eq!(
+            direct.first_values(["host", "host"]),
+            [Some(&b"localhost:8080"[..]), Some(b"localhost:8080")]
         );
         let traces: Vec<_> = direct.headers_named("x-trace").collect();
         assert_eq!(traces, [&b"one"[..], b"two"]);
-        assert_eq!(direct.header("x-trac"), None, "a prefix is another name");
-        assert_eq!(direct.header("accept"), None);
         let request = direct.request().expect("http takes what httparse took");
+        assert_eq!(direct.measured_bytes(), crate::limits::head_bytes(&request));
+        let unspaced = b"POST /p HTTP/1.1\r\nA:b\r\nContent-Length:0\r\n\r\n";
+        let Parsed::Direct { head, head_len, .. } = parse_bytes(unspaced) else {
+            panic!("not direct");
+        };
+        assert_eq!(
+            head.measured_bytes(),
+            head_len + 2,
+            "a header line is measured spaced"
+        );
         assert_eq!(request.uri(), "/publish/a?id=7");
         assert_eq!(request.version(), Version::HTTP_11);
         assert_eq!(request.headers().len(), 4);

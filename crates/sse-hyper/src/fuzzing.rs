@@ -49,3 +49,9 @@ pub use crate::direct_head::DirectHead;
 pub fn parse_direct_head(bytes: &[u8]) -> ParsedHead {
     direct_head::parse(bytes.to_vec())
 }
+
+/// The size of `request`'s head as the service measures it against
+/// [`MAX_HEAD_BYTES`](crate::MAX_HEAD_BYTES).
+pub fn measured_head_bytes<B>(request: &Request<B>) -> usize {
+    crate::limits::head_bytes(request)
+}

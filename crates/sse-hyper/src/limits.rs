@@ -2,12 +2,13 @@
 //! request head, and the length of the strings a stream stores for its whole life.
 //!
 //! Every path that reads a head enforces [`MAX_HEAD_BYTES`]: the direct HTTP/1.1 path in
-//! `connection.rs` while it reads, and [`SseService`](crate::SseService) for heads that
-//! hyper parsed (HTTP/1.x, HTTP/2, TLS), measured with [`head_bytes`]. hyper's own
+//! `connection.rs` while it reads, and [`SseService`](crate::SseService) for every
+//! request, measured with [`head_bytes`] (single publishes the direct path answers from
+//! their head, with [`measured_head_bytes`]: the same measure). hyper's own
 //! buffers stop a few times higher, so that the service sees, and answers with a JSON
 //! body, any head that is merely too large.
 
-use http::Request;
+use http::{Method, Request, Uri};
 
 use crate::error::{ApiError, ErrorCode};
 
@@ -31,7 +32,22 @@ pub(crate) const PROTOCOL_HEAD_LIMIT: usize = 4 * MAX_HEAD_BYTES;
 /// The size of `request`'s head as HTTP/1.1 would carry it: the request line, each
 /// header line and the blank line.
 pub(crate) fn head_bytes<B>(request: &Request<B>) -> usize {
-    let uri = request.uri();
+    let headers = request.headers().iter();
+    measured_head_bytes(
+        request.method(),
+        request.uri(),
+        headers.map(|(name, value)| (name.as_str().len(), value.len())),
+    )
+}
+
+/// [`head_bytes`] of a head of `method`, `uri` and headers of these name and value
+/// lengths, wherever it was parsed: each header line counts as `name: value` and CRLF,
+/// however it was spaced.
+pub(crate) fn measured_head_bytes(
+    method: &Method,
+    uri: &Uri,
+    headers: impl Iterator<Item = (usize, usize)>,
+) -> usize {
     let target = uri
         .path_and_query()
         .map_or(1, |target| target.as_str().len());
@@ -39,12 +55,8 @@ pub(crate) fn head_bytes<B>(request: &Request<B>) -> usize {
     let authority = uri
         .authority()
         .map_or(0, |authority| authority.as_str().len());
-    let line = request.method().as_str().len() + 1 + target + authority + 11;
-    let headers: usize = request
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
-        .sum();
+    let line = method.as_str().len() + 1 + target + authority + 11;
+    let headers: usize = headers.map(|(name, value)| name + 2 + value + 2).sum();
     line + headers + 2
 }
 
@@ -58,7 +70,11 @@ pub(crate) fn head_too_large(bytes: usize) -> ApiError {
 
 /// Refuses a request whose head is over [`MAX_HEAD_BYTES`].
 pub(crate) fn check_head<B>(request: &Request<B>) -> Result<(), ApiError> {
-    let bytes = head_bytes(request);
+    check_head_bytes(head_bytes(request))
+}
+
+/// Refuses a head of `bytes` ([`head_bytes`]) over [`MAX_HEAD_BYTES`].
+pub(crate) fn check_head_bytes(bytes: usize) -> Result<(), ApiError> {
     if bytes > MAX_HEAD_BYTES {
         return Err(head_too_large(bytes));
     }

@@ -4,7 +4,7 @@
 //!
 //! A head is written in one pass over the answer's headers, from a [`Response`]'s header
 //! map or, for the single publish's answer, from a short list of names and values
-//! (`routes/publish.rs`), so that the hottest answer builds no header map.
+//! (`SseService::publish_from_head`), so that the hottest answer builds no header map.
 
 use std::cell::RefCell;
 use std::time::SystemTime;

@@ -1,8 +1,10 @@
 //! [`SseService`]: the hub's HTTP API as a hyper and a tower service, and its building
 //! blocks for applications that route requests themselves.
 //!
-//! A request goes to `routes::dispatch`; a refusal becomes its JSON answer here, and the
-//! CORS headers are added to every answer here.
+//! A request goes to `routes::dispatch`, but for a single publish that the direct
+//! HTTP/1.1 path answers from its head (`publish_from_head`, through the same route
+//! code); a refusal becomes its JSON answer here, and the CORS headers are added to every
+//! answer here.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -163,10 +165,10 @@ impl SseService {
     }
 
     /// Answers a single publish read on the direct HTTP/1.1 path, from its head as read
-    /// and its body, as [`handle`](SseService::handle) answers it once hyper has built
-    /// the request, but without building one: the same checks, refusals, counters and
-    /// CORS headers, and an answer written without a header map. The head's size was
-    /// bounded as it was read. Only when [`publishes_from_head`](SseService::publishes_from_head).
+    /// and its body, as [`handle`](SseService::handle) answers the request built from
+    /// them, without building one: the same checks (the head's size measured alike),
+    /// refusals, counters and CORS headers, and an answer written without a header map.
+    /// Only when [`publishes_from_head`](SseService::publishes_from_head).
     pub(crate) fn publish_from_head(
         &self,
         head: &DirectHead,
@@ -180,11 +182,14 @@ impl SseService {
             let error = ApiError::not_found(path);
             return response_head::encode(self.refuse(error), client_closes);
         };
+        let measured = head.measured_bytes();
         let head = PublishHead::of_direct(head, namespace);
         let config = self.state.config();
         let cors = cors::answer_headers(&config.cors, cors::Exposure::ListedOnly, head.origin());
         let body = body.into_bytes(config.max_body_bytes, config.body_timeout);
-        match publish::publish_from_head(&self.state, &head, body) {
+        let answer = limits::check_head_bytes(measured)
+            .and_then(|()| publish::publish_from_head(&self.state, &head, body));
+        match answer {
             Ok(accepted) => {
                 let json = accepted.json();
                 let mut bytes = Vec::with_capacity(256 + json.len());
@@ -213,8 +218,9 @@ impl SseService {
         (config.max_body_bytes, config.body_timeout)
     }
 
-    /// `error` as an answer, counted as a refused request, for refusals made before a
-    /// request could be read whole (such as a head too large on the direct path).
+    /// `error` as an answer, counted as a refused request, for refusals made outside
+    /// [`handle`](SseService::handle): a head too large on the direct path, and single
+    /// publishes answered from their head.
     pub(crate) fn refuse(&self, error: ApiError) -> Response<SseBody> {
         self.state.count_rejected_request();
         error.into_response()

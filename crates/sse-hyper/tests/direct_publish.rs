@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{client, within, EventReader, TestServer};
-use sse_hyper::{CorsOrigins, ServerBuilder};
+use sse_hyper::{CorsOrigins, ServerBuilder, MAX_HEAD_BYTES};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -388,11 +388,32 @@ fn post(target: &str, headers: &str, body: &str, chunked: bool) -> Vec<u8> {
     format!("POST {target} HTTP/1.1\r\n{headers}{framed}").into_bytes()
 }
 
-/// What a client can tell of an answer to a publish, but for the id it was given.
+/// The server's counts of publish requests and of refused requests (`/metrics`).
+async fn counts(server: &TestServer) -> [u64; 2] {
+    let text = server.get_text("/metrics").await;
+    [
+        "sse_publish_requests_total ",
+        "sse_requests_rejected_total ",
+    ]
+    .map(|name| {
+        let count = text.lines().find_map(|line| line.strip_prefix(name));
+        let count = count.unwrap_or_else(|| panic!("no {name}in {text}"));
+        count.parse().unwrap()
+    })
+}
+
+/// What a client can tell of an answer to a publish, but for the id it was given, and
+/// how much the server's counts of publish requests and of refused requests grew.
 async fn seen(server: &TestServer, request: &[u8]) -> Vec<Option<String>> {
+    let before = counts(server).await;
     let mut wire = Wire::connect(server).await;
     wire.send(request).await;
     let answer = wire.answer().await;
+    let after = counts(server).await;
+    let grew = before
+        .iter()
+        .zip(after)
+        .map(|(before, after)| Some(format!("+{}", after - before)));
     let mut json = answer.json();
     if let Some(id) = json.as_object_mut().and_then(|object| object.remove("id")) {
         assert!(id.is_string(), "{id}");
@@ -406,6 +427,7 @@ async fn seen(server: &TestServer, request: &[u8]) -> Vec<Option<String>> {
     ] {
         seen.push(answer.header(name).map(str::to_owned));
     }
+    seen.extend(grew);
     seen
 }
 
@@ -416,7 +438,7 @@ async fn a_single_publish_is_answered_alike_whether_the_server_or_hyper_reads_it
     let tokens = server(|b| b.cors(listed()).publish_token("t0k")).await;
     let local = "Host: 127.0.0.1\r\n";
     let text = "Content-Type: text/plain\r\n";
-    let cases: [(&TestServer, &str, String, &str); 13] = [
+    let cases: [(&TestServer, &str, String, &str); 15] = [
         (
             &anonymous,
             "/publish/pets",
@@ -426,7 +448,7 @@ async fn a_single_publish_is_answered_alike_whether_the_server_or_hyper_reads_it
         (
             &anonymous,
             "/publish/pets?event=new",
-            format!("{local}"),
+            local.to_owned(),
             "Corgi",
         ),
         (
@@ -445,6 +467,12 @@ async fn a_single_publish_is_answered_alike_whether_the_server_or_hyper_reads_it
             &anonymous,
             "/publish/pets",
             format!("Host: evil.example\r\n{text}"),
+            "x",
+        ),
+        (
+            &anonymous,
+            "http://evil.example/publish/pets",
+            format!("{local}{text}"),
             "x",
         ),
         (
@@ -480,6 +508,12 @@ async fn a_single_publish_is_answered_alike_whether_the_server_or_hyper_reads_it
         ),
         (
             &tokens,
+            "/publish/a%00b",
+            format!("Host: hub.example\r\n{text}"),
+            "x",
+        ),
+        (
+            &tokens,
             "/publish/pets",
             format!("Host: hub.example\r\n{text}Authorization: Bearer t0k\r\n"),
             "x",
@@ -502,4 +536,52 @@ async fn a_single_publish_is_answered_alike_whether_the_server_or_hyper_reads_it
     statuses.sort();
     statuses.dedup();
     assert_eq!(statuses, ["202", "400", "401", "403", "415"]);
+}
+
+/// A head within what the server reads, but over the limit as the service measures it
+/// (each header line counted as `name: value`, and these have no space), is refused
+/// alike on both paths.
+#[tokio::test]
+async fn a_head_over_the_limit_as_measured_is_refused_alike_on_both_paths() {
+    let server = server(|b| b).await;
+    // Forty header lines without the space after the colon: the measure is 40 bytes
+    // more than the bytes sent. The line padding the length-framed request makes both
+    // framings the same size, sent and measured.
+    let headers = |filler: usize, padded: bool| {
+        let mut headers = "Host: 127.0.0.1\r\nContent-Type: text/plain\r\n".to_owned();
+        for line in 0..40 {
+            let value = if line == 0 {
+                "f".repeat(filler)
+            } else {
+                String::new()
+            };
+            headers.push_str(&format!("x-filler-{line:02}:{value}\r\n"));
+        }
+        if padded {
+            headers.push_str("X-Pad: \r\n");
+        }
+        headers
+    };
+    let head_len = |request: &[u8]| {
+        let blank = request.windows(4).position(|w| w == b"\r\n\r\n");
+        blank.expect("a whole head") + 4
+    };
+    let unfilled = head_len(&post("/publish/pets", &headers(0, true), "x", false));
+    let filler = MAX_HEAD_BYTES - 20 - unfilled;
+    let by_length = post("/publish/pets", &headers(filler, true), "x", false);
+    let chunked = post("/publish/pets", &headers(filler, false), "x", true);
+    assert_eq!(head_len(&by_length), head_len(&chunked));
+    assert!(
+        head_len(&by_length) <= MAX_HEAD_BYTES,
+        "the server reads it whole"
+    );
+    assert!(
+        head_len(&by_length) + 40 > MAX_HEAD_BYTES,
+        "measured over the limit"
+    );
+    let direct = seen(&server, &by_length).await;
+    let hyper = seen(&server, &chunked).await;
+    assert_eq!(direct, hyper);
+    assert_eq!(direct[0].as_deref(), Some("431"));
+    assert_eq!(server.hub.stats().events_published, 0);
 }

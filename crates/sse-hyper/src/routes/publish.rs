@@ -192,6 +192,11 @@ pub(crate) fn publish_from_head(
     head: &PublishHead<'_>,
     body: Result<Bytes, ApiError>,
 ) -> Result<Accepted, ApiError> {
+    #[cfg(feature = "redis")]
+    debug_assert!(
+        state.cluster().is_none(),
+        "a cluster publishes through Redis"
+    );
     let admitted = admit_single(state, head)?;
     let event = single_event(admitted.kind, &body?, &admitted.query)?;
     let (id, subscribers) = publish_locally(state, &admitted.namespace, event)?;
