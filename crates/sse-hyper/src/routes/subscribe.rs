@@ -177,7 +177,7 @@ async fn subscribe(
 /// The id a client resumes after: its `Last-Event-ID` header, or else the `lastEventId`
 /// query parameter a browser's first connection can carry (the last one, when repeated,
 /// as the subscribe route reads it). `None` when neither is there. An id longer than
-/// [`MAX_LAST_EVENT_ID_BYTES`](crate::MAX_LAST_EVENT_ID_BYTES) is ignored, as if absent.
+/// [`MAX_LAST_EVENT_ID_BYTES`] is ignored, as if absent.
 ///
 /// ```
 /// let request = http::Request::get("/news?lastEventId=41").body(()).unwrap();
