@@ -297,6 +297,22 @@ fn nchan_section(md: &mut String, section: &NchanSection) {
         if comparison.met { "met" } else { "not met" },
         or_na(comparison.wrk_ratio.map(|r| format!("{r:.2}x")))
     );
+    if let (Some(round_trip), Some(work)) = (comparison.round_trip_us, comparison.ours_server_us) {
+        // Far above the server's work, the round trip is mostly waking up either side.
+        let waiting = round_trip > 3.0 * work;
+        let _ = writeln!(
+            md,
+            "\nThe project's client sends one request at a time: a round trip to ours took \
+             {round_trip:.1} µs (median), of which our server's work is about {work:.2} µs \
+             (its CPU time per request under wrk){}.",
+            if waiting {
+                "; its figure measures the round trip of this machine (waking the client \
+                 and the server) more than either server"
+            } else {
+                ""
+            }
+        );
+    }
     if let Some(cpu) = comparison.cpu_ratio {
         let _ = writeln!(
             md,
@@ -745,6 +761,15 @@ mod tests {
         );
         assert!(md.contains("reached **1.65x** nchan under wrk"), "{md}");
         assert!(!md.contains("out of reach"), "{md}");
+        // Our median 1300 events/s over 1 s: 769.2 µs a round trip, of 8 µs of work.
+        assert!(
+            md.contains("a round trip to ours took 769.2 µs (median), of which our server's work is about 8.00 µs"),
+            "{md}"
+        );
+        assert!(
+            md.contains("measures the round trip of this machine"),
+            "{md}"
+        );
         let mut md = String::new();
         let reason = "nginx is not installed".to_owned();
         nchan_section(&mut md, &NchanSection::Skipped { reason });
@@ -782,6 +807,38 @@ mod tests {
             "{md}"
         );
         assert!(!md.contains("By server CPU time"), "{md}");
+        assert!(
+            !md.contains("a round trip"),
+            "nothing published, nothing timed: {md}"
+        );
+    }
+
+    #[test]
+    fn a_round_trip_near_the_server_s_work_is_not_called_waiting() {
+        use super::super::report::{NchanComparison, NchanRound};
+        let published = BenchReport {
+            events_published: 100_000,
+            ..run(None)
+        };
+        let mut round = NchanRound::new(published.clone(), published);
+        round.ours_wrk = Some(WrkRun {
+            per_second: 120_000.0,
+            server_us: Some(8.0),
+        });
+        let comparison = NchanComparison::new(
+            "nginx version: nginx/1.22.1".to_owned(),
+            String::new(),
+            "ssectl bench --publish-batch 1".to_owned(),
+            Some("wrk -t1 -c32".to_owned()),
+            vec![round],
+        );
+        let mut md = String::new();
+        nchan_section(&mut md, &NchanSection::Measured(Box::new(comparison)));
+        assert!(
+            md.contains("a round trip to ours took 10.0 µs (median), of which our server's work is about 8.00 µs (its CPU time per request under wrk)."),
+            "{md}"
+        );
+        assert!(!md.contains("measures the round trip"), "{md}");
     }
 
     #[test]

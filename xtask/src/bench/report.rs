@@ -213,6 +213,13 @@ pub(super) struct NchanComparison {
     pub(super) cpu_ratio: Option<f64>,
     /// The same for the floor: the most a server that does nothing else gets.
     pub(super) floor_cpu_ratio: Option<f64>,
+    /// How long one of the project's client's requests to ours took, answer included,
+    /// in microseconds (it sends one at a time: the inverse of `ours_median`); `None`
+    /// when it published nothing.
+    pub(super) round_trip_us: Option<f64>,
+    /// The median over the rounds of our server's CPU time per request under `wrk`:
+    /// the part of a round trip that is the server's work.
+    pub(super) ours_server_us: Option<f64>,
     pub(super) target_ratio: f64,
     /// Whether `ratio` (the project's own client) reaches `target_ratio`.
     pub(super) met: bool,
@@ -258,6 +265,12 @@ impl NchanComparison {
                 r.floor_wrk.as_ref()?.server_us?,
             ))
         }));
+        let round_trip_us = (ours_median > 0.0).then(|| 1e6 / ours_median);
+        let server_us: Vec<f64> = rounds
+            .iter()
+            .filter_map(|r| r.ours_wrk.as_ref()?.server_us)
+            .collect();
+        let ours_server_us = (!server_us.is_empty()).then(|| median(server_us));
         let target_ratio = super::nchan::TARGET_RATIO;
         NchanComparison {
             nginx_version,
@@ -272,6 +285,8 @@ impl NchanComparison {
             floor_ratio,
             cpu_ratio,
             floor_cpu_ratio,
+            round_trip_us,
+            ours_server_us,
             target_ratio,
             met: ratio.is_some_and(|ratio| ratio >= target_ratio),
         }
