@@ -5,6 +5,12 @@
 //! against what its token covers, and only then published, so a refused request
 //! publishes nothing: a batch with one line outside the token's namespaces is refused
 //! whole.
+//!
+//! A single event comes two ways: as a request hyper built ([`handle_single`]), or, read
+//! by the direct HTTP/1.1 path with the local hub, as its head where it lies
+//! ([`publish_from_head`], answered without waiting for anything). Both read the head
+//! through [`PublishHead`] and are admitted by [`admit_single`], so they check, refuse
+//! and count alike.
 
 use std::sync::Arc;
 
