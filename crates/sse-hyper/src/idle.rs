@@ -175,6 +175,21 @@ mod tests {
     use super::*;
     use crate::Server;
 
+    /// A tracked service and its idle watch, the watch expiring from 1 s after `start`,
+    /// or 5 s after the last request ended.
+    fn watched(start: Instant) -> (Tracked, tokio::task::JoinHandle<()>) {
+        let (tracked, idle) = track(Server::builder().build().service());
+        let limit = Duration::from_secs(5);
+        let expiry = tokio::spawn(idle.expired(start + Duration::from_secs(1), limit));
+        (tracked, expiry)
+    }
+
+    fn healthz() -> Request<http_body_util::Empty<Bytes>> {
+        Request::get("/healthz")
+            .body(http_body_util::Empty::<Bytes>::new())
+            .unwrap()
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_first_deadline_holds_until_a_request_starts() {
         let (_tracked, idle) = track(Server::builder().build().service());
@@ -187,14 +202,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_request_in_progress_holds_the_deadline_off_and_its_end_restarts_it() {
         use hyper::service::Service as _;
-        let (tracked, idle) = track(Server::builder().build().service());
         let start = Instant::now();
-        let expiry =
-            tokio::spawn(idle.expired(start + Duration::from_secs(1), Duration::from_secs(5)));
-        let request = Request::get("/healthz")
-            .body(http_body_util::Empty::<Bytes>::new())
-            .unwrap();
-        let response = tracked.call(request).await.unwrap();
+        let (tracked, expiry) = watched(start);
+        let response = tracked.call(healthz()).await.unwrap();
         tokio::time::sleep(Duration::from_secs(10)).await;
         assert!(
             !expiry.is_finished(),
@@ -208,16 +218,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn requests_that_come_and_go_hold_it_off_until_a_limit_after_the_last() {
         use hyper::service::Service as _;
-        let (tracked, idle) = track(Server::builder().build().service());
         let start = Instant::now();
-        let expiry =
-            tokio::spawn(idle.expired(start + Duration::from_secs(1), Duration::from_secs(5)));
+        let (tracked, expiry) = watched(start);
         for at in [500, 4_000] {
             tokio::time::sleep_until(start + Duration::from_millis(at)).await;
-            let request = Request::get("/healthz")
-                .body(http_body_util::Empty::<Bytes>::new())
-                .unwrap();
-            drop(tracked.call(request).await.unwrap());
+            drop(tracked.call(healthz()).await.unwrap());
         }
         tokio::time::timeout(Duration::from_secs(60), expiry)
             .await
@@ -228,10 +233,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn it_never_expires_once_the_service_is_gone() {
-        let (tracked, idle) = track(Server::builder().build().service());
-        let start = Instant::now();
-        let expiry =
-            tokio::spawn(idle.expired(start + Duration::from_secs(1), Duration::from_secs(5)));
+        let (tracked, expiry) = watched(Instant::now());
         drop(tracked);
         tokio::time::sleep(Duration::from_secs(100)).await;
         assert!(!expiry.is_finished());

@@ -198,6 +198,22 @@ mod tests {
             .map(HeaderValue::as_bytes)
     }
 
+    /// The head [`write_head`] writes for these arguments (headers as names and values),
+    /// and whether it closes.
+    fn head(
+        status: StatusCode,
+        headers: &[(&str, &str)],
+        length: Length,
+        close: bool,
+    ) -> (String, bool) {
+        let mut out = Vec::new();
+        let pairs = headers
+            .iter()
+            .map(|(name, value)| (name.as_bytes(), value.as_bytes()));
+        let closes = write_head(&mut out, status, pairs, length, close);
+        (String::from_utf8(out).unwrap(), closes)
+    }
+
     #[test]
     fn close_is_found_among_connection_options() {
         let mut headers = HeaderMap::new();
@@ -215,67 +231,49 @@ mod tests {
 
     #[test]
     fn an_answer_asking_to_close_closes_and_says_so_once() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-        headers.insert(
-            header::DATE,
-            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
-        );
+        let headers = [
+            ("connection", "close"),
+            ("date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ];
         for told in [false, true] {
-            let mut out = Vec::new();
-            let closes = write_head(
-                &mut out,
-                StatusCode::OK,
-                pairs(&headers),
-                Length::Exact(0),
-                told,
-            );
-            let text = String::from_utf8(out).unwrap();
+            let (text, closes) = head(StatusCode::OK, &headers, Length::Exact(0), told);
             assert!(closes, "{text}");
             assert_eq!(text.matches("connection: close").count(), 1, "{text}");
             assert_eq!(text.matches("date: ").count(), 1, "{text}");
         }
-        let mut out = Vec::new();
-        assert!(!write_head(
-            &mut out,
-            StatusCode::OK,
-            pairs(&HeaderMap::new()),
-            Length::Exact(0),
-            false
-        ));
+        assert!(!head(StatusCode::OK, &[], Length::Exact(0), false).1);
     }
 
     #[test]
     fn heads_name_the_length_and_the_date() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        let mut out = Vec::new();
-        write_head(
-            &mut out,
-            StatusCode::OK,
-            pairs(&headers),
-            Length::Chunked,
-            false,
-        );
-        let text = String::from_utf8(out).unwrap();
+        let event_stream = [("content-type", "text/event-stream")];
+        let (text, _) = head(StatusCode::OK, &event_stream, Length::Chunked, false);
         assert!(text.starts_with("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"));
         assert!(text.contains("\r\ndate: "));
         assert!(text.ends_with("transfer-encoding: chunked\r\n\r\n"));
 
-        let mut out = Vec::new();
-        write_head(
-            &mut out,
-            StatusCode::NOT_FOUND,
-            pairs(&HeaderMap::new()),
-            Length::Exact(12),
-            true,
-        );
-        let text = String::from_utf8(out).unwrap();
+        let (text, _) = head(StatusCode::NOT_FOUND, &[], Length::Exact(12), true);
         assert!(text.starts_with("HTTP/1.1 404 Not Found\r\n"));
         assert!(text.ends_with("connection: close\r\ncontent-length: 12\r\n\r\n"));
+    }
+
+    #[test]
+    fn a_response_s_header_map_is_written_as_its_names_and_values() {
+        let mut response = Response::new(SseBody::full(b"{}".to_vec()));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let Encoded::Whole { bytes, close } = encode(response, false) else {
+            panic!("a whole answer");
+        };
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(!close, "{text}");
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("content-length: 2\r\n\r\n{}"), "{text}");
     }
 
     #[test]

@@ -684,6 +684,7 @@ fn or_na(value: Option<impl Display>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::report::{NchanComparison, NchanRound};
 
     fn run(latency: Option<sse_cli::bench_report::Latency>) -> BenchReport {
         BenchReport {
@@ -705,9 +706,28 @@ mod tests {
         }
     }
 
+    /// A comparison of `rounds`, with made-up commands.
+    fn comparison(
+        rounds: Vec<super::super::report::NchanRound>,
+    ) -> super::super::report::NchanComparison {
+        super::super::report::NchanComparison::new(
+            "nginx version: nginx/1.22.1".to_owned(),
+            String::new(),
+            "ssectl bench --publish-batch 1".to_owned(),
+            Some("wrk -t1 -c32".to_owned()),
+            rounds,
+        )
+    }
+
+    /// The nchan section of a report on `comparison`.
+    fn rendered(comparison: NchanComparison) -> String {
+        let mut md = String::new();
+        nchan_section(&mut md, &NchanSection::Measured(Box::new(comparison)));
+        md
+    }
+
     #[test]
     fn the_nchan_comparison_shows_each_round_and_the_median_of_the_ratios() {
-        use super::super::report::{NchanComparison, NchanRound};
         let published = |events_published| BenchReport {
             events_published,
             ..run(None)
@@ -728,21 +748,14 @@ mod tests {
         rounds[0].ours_wrk = wrk(3000.0, Some(8.0));
         rounds[0].nchan_wrk = wrk(2000.0, Some(10.0));
         rounds[0].floor_wrk = wrk(3300.0, Some(5.0));
-        let comparison = NchanComparison::new(
-            "nginx version: nginx/1.22.1".to_owned(),
-            String::new(),
-            "ssectl bench --publish-batch 1".to_owned(),
-            Some("wrk -t1 -c32".to_owned()),
-            rounds,
-        );
+        let comparison = comparison(rounds);
         assert_eq!(comparison.ratio, Some(1.2));
         assert_eq!(comparison.wrk_ratio, Some(1.5));
         assert_eq!(comparison.floor_ratio, Some(1.65));
         assert_eq!(comparison.cpu_ratio, Some(1.25));
         assert_eq!(comparison.floor_cpu_ratio, Some(2.0));
         assert!(comparison.met);
-        let mut md = String::new();
-        nchan_section(&mut md, &NchanSection::Measured(Box::new(comparison)));
+        let md = rendered(comparison);
         assert!(
             md.contains("| 1 | 2400 | 2000 | 1.20x | 3000 | 2000 | 3300 | 8.00; 10.00; 5.00 |"),
             "{md}"
@@ -778,7 +791,6 @@ mod tests {
 
     #[test]
     fn a_floor_below_the_target_says_the_target_is_out_of_reach() {
-        use super::super::report::{NchanComparison, NchanRound};
         let mut round = NchanRound::new(run(None), run(None));
         let wrk = |per_second| {
             Some(WrkRun {
@@ -789,15 +801,8 @@ mod tests {
         round.ours_wrk = wrk(1900.0);
         round.nchan_wrk = wrk(2000.0);
         round.floor_wrk = wrk(2200.0);
-        let comparison = NchanComparison::new(
-            "nginx version: nginx/1.22.1".to_owned(),
-            String::new(),
-            "ssectl bench --publish-batch 1".to_owned(),
-            Some("wrk -t1 -c32".to_owned()),
-            vec![round],
-        );
-        let mut md = String::new();
-        nchan_section(&mut md, &NchanSection::Measured(Box::new(comparison)));
+        let comparison = comparison(vec![round]);
+        let md = rendered(comparison);
         assert!(
             md.contains("reached **1.10x** nchan under wrk (median of the rounds)"),
             "{md}"
@@ -815,7 +820,6 @@ mod tests {
 
     #[test]
     fn a_round_trip_near_the_server_s_work_is_not_called_waiting() {
-        use super::super::report::{NchanComparison, NchanRound};
         let published = BenchReport {
             events_published: 100_000,
             ..run(None)
@@ -825,15 +829,8 @@ mod tests {
             per_second: 120_000.0,
             server_us: Some(8.0),
         });
-        let comparison = NchanComparison::new(
-            "nginx version: nginx/1.22.1".to_owned(),
-            String::new(),
-            "ssectl bench --publish-batch 1".to_owned(),
-            Some("wrk -t1 -c32".to_owned()),
-            vec![round],
-        );
-        let mut md = String::new();
-        nchan_section(&mut md, &NchanSection::Measured(Box::new(comparison)));
+        let comparison = comparison(vec![round]);
+        let md = rendered(comparison);
         assert!(
             md.contains("a round trip to ours took 10.0 µs (median), of which our server's work is about 8.00 µs (its CPU time per request under wrk)."),
             "{md}"
